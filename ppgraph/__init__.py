@@ -1,0 +1,41 @@
+"""ppgraph: a graph-IR compiler for probabilistic programs on JAX.
+
+Write a model once (``@pg.model`` or :class:`GraphBuilder`), inspect and rewrite its
+graph with passes, and compile it to plain JAX functions whose source you can read.
+
+Table of contents
+-----------------
+Model language    :func:`model`, :func:`factor`, :class:`GraphBuilder`, :class:`Model`
+Distributions     :mod:`ppgraph.dist`; neural-network layers: :mod:`ppgraph.nn`
+IR                :class:`Graph` and node kinds in :mod:`ppgraph.ir`
+Passes            :mod:`ppgraph.passes`
+Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`
+Errors            :class:`ModelError`
+"""
+
+from . import dist, ir
+from .compile import logpdf, sample_forward, source
+from .errors import ModelError, SaveFileError, ShapeError, SupportError
+from .frontend import GraphBuilder, factor, model
+from .ir import Graph
+from .model import Model
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "model",
+    "factor",
+    "GraphBuilder",
+    "Model",
+    "Graph",
+    "dist",
+    "ir",
+    "source",
+    "logpdf",
+    "sample_forward",
+    "ModelError",
+    "ShapeError",
+    "SupportError",
+    "SaveFileError",
+    "__version__",
+]

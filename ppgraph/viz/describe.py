@@ -1,0 +1,1 @@
+"""Node tables: ``pg.describe`` (placeholder replaced by the visualisation issue)."""
