@@ -4,6 +4,7 @@ See ``docs/passes.md`` for writing your own.
 """
 
 from .base import PASSES, compose, get_pass, graph_pass, rebuild, register_pass, rewrite_nodes
+from .conditioning import do, observe
 from .unconstrained import to_unconstrained
 
 __all__ = [
@@ -15,4 +16,6 @@ __all__ = [
     "rebuild",
     "graph_pass",
     "to_unconstrained",
+    "observe",
+    "do",
 ]

@@ -112,12 +112,22 @@ def graph_pass(fn: Callable[..., Graph]) -> Callable[..., Graph]:
     return wrapper
 
 
-def rebuild(graph: Graph, replacements: dict[str, list[Node]], env: dict[str, Any] | None = None) -> Graph:
-    """A new graph with ``graph``'s nodes in order, each in ``replacements`` swapped for its list."""
+def rebuild(
+    graph: Graph,
+    replacements: dict[str, list[Node]],
+    env: dict[str, Any] | None = None,
+    *,
+    replace_env: bool = False,
+) -> Graph:
+    """A new graph with ``graph``'s nodes in order, each in ``replacements`` swapped for its list.
+
+    ``env`` adds names to the environment; an existing name bound to another
+    object is an error unless ``replace_env`` (used for data constants).
+    """
     new = Graph(**{k: v for k, v in graph.graph.items() if k != "env"}, env=dict(graph.env))
     if env:
         for key, value in env.items():
-            if key in new.env and new.env[key] is not value:
+            if key in new.env and new.env[key] is not value and not replace_env:
                 raise ModelError(f"a pass needs the name '{key}', which the model uses for something else")
             new.env[key] = value
     for name in graph.nodes:
