@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import inspect
-import operator
 import sys
 from typing import Any
 
@@ -275,6 +274,8 @@ class GraphBuilder:
     def _to_tree(self, value: Any) -> ast.expr:
         if isinstance(value, Symbol):
             return value._tree
+        if isinstance(value, np.generic):
+            value = value.item()
         if value is None or isinstance(value, (bool, int, float, complex, str)):
             if isinstance(value, float) and not np.isfinite(value):
                 return parse_expr(f"float('{value}')")
@@ -351,5 +352,3 @@ def _caller() -> str | None:
     frame = sys._getframe(2)
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
-
-_ = operator  # keep import for readers: the operators above mirror the ``operator`` module
