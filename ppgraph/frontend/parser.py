@@ -447,7 +447,9 @@ def _classify(value: Any) -> str | None:
     if inspect.isclass(value):
         return None
     module = getattr(value, "__module__", "") or ""
-    if inspect.isfunction(value) and not module.startswith(("jax", "numpy")):
+    root = module.split(".")[0]
+    # NumPyro's Bernoulli, Categorical, ... are factory functions (module "numpyro...")
+    if inspect.isfunction(value) and root not in ("jax", "jaxlib", "numpy"):
         return "random"  # a function returning a distribution: checked when the model runs
     return None
 
