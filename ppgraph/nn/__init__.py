@@ -1,0 +1,43 @@
+"""Bayesian neural-network layers: layers are distributions over functions.
+
+``net <~ nn.Serial(nn.Dense(64, dist.Normal(0., 1.)), nn.Relu(), ...)`` in a model
+adds one ``Layer`` node; its value is a :class:`Network` (weights pytree plus
+the layer's function).  See :mod:`ppgraph.nn.base` for the layer protocol, the
+weights layout and the prior broadcasting rules, and ``docs/nn.md``.
+
+The trax adapter lives in :mod:`ppgraph.nn.trax` (imported only on request,
+since it starts TensorFlow).
+"""
+
+from .base import TRAINABLE, Layer
+from .layers import (
+    Activation,
+    Conv2D,
+    Dense,
+    Flatten,
+    Gelu,
+    LogSoftmax,
+    Relu,
+    Serial,
+    Sigmoid,
+    Softmax,
+    Tanh,
+)
+from .network import Network
+
+__all__ = [
+    "Layer",
+    "TRAINABLE",
+    "Network",
+    "Dense",
+    "Conv2D",
+    "Flatten",
+    "Activation",
+    "Relu",
+    "Tanh",
+    "Sigmoid",
+    "Gelu",
+    "Softmax",
+    "LogSoftmax",
+    "Serial",
+]
