@@ -19,6 +19,7 @@ from .errors import ModelError, SaveFileError, ShapeError, SupportError
 from .frontend import GraphBuilder, factor, model
 from .ir import Graph
 from .model import Model
+from . import nn  # noqa: E402  (Bayesian layers; registers the Layer codegen rules)
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "Model",
     "Graph",
     "dist",
+    "nn",
     "ir",
     "source",
     "logpdf",

@@ -290,8 +290,14 @@ def call_mapped(compiled: Compiled, *args: Any, **kwargs: Any) -> Any:
     """Call a generated function; map an exception inside it to a ModelError naming the node."""
     try:
         return compiled.fn(*args, **kwargs)
-    except ModelError:
-        raise
+    except ModelError as err:
+        # a ModelError raised by a library object (e.g. a layer) without a node: name the node
+        node = _failing_node(err, compiled) if err.node is None else None
+        if node is None:
+            raise
+        where = compiled.graph.nodes[node]["node"]
+        raise type(err)(err.message, node=node, model=compiled.graph.name, location=where.location,
+                        hint=err.hint) from err
     except Exception as err:
         node = _failing_node(err, compiled)
         if node is None:

@@ -35,6 +35,7 @@ from ..ir import Argument, Deterministic, Factor, Graph, Layer, Parameter, Rando
 from ..ir.expr import ident, parse_expr, unparse
 from ..model import Model
 from .inline import inline_model
+from .layer_inputs import infer_layer_inputs
 
 __all__ = ["GraphBuilder", "Symbol"]
 
@@ -155,10 +156,15 @@ class GraphBuilder:
         self._add(RandomVariable(name, dist=source, location=_caller()))
         return self.ref(name)
 
-    def layer(self, name: str, layer: Any, *args: Any, **kwargs: Any) -> Symbol:
-        """Add a neural-network layer node ``name <~ layer`` (a symbol from :meth:`call`, or a class and its arguments)."""
+    def layer(self, name: str, layer: Any, *args: Any, input: Any = None, **kwargs: Any) -> Symbol:
+        """Add a neural-network layer node ``name <~ layer`` (a symbol from :meth:`call`, or a class and its arguments).
+
+        ``input`` (a symbol) is the example input fixing the weight shapes; by
+        default :meth:`build` takes the argument of the first call ``name(x)``.
+        """
         source = self._dist_source(name, layer, args, kwargs)
-        self._add(Layer(name, spec=source, location=_caller()))
+        input_src = None if input is None else self._source(input)
+        self._add(Layer(name, spec=source, input=input_src, location=_caller()))
         return self.ref(name)
 
     def deterministic(self, name: str, value: Any) -> Symbol:
@@ -228,7 +234,7 @@ class GraphBuilder:
 
     def build(self) -> Model:
         """Validate and return the model (the builder can keep building afterwards)."""
-        return Model(self._graph.copy())
+        return Model(infer_layer_inputs(self._graph.copy()))
 
     # -- sources -----------------------------------------------------------------------
     def _add(self, node: Any) -> None:
@@ -300,7 +306,7 @@ class GraphBuilder:
         from .. import dist as pg_dist
 
         env = self._graph.env
-        for alias, module_name in (("dist", "ppgraph.dist"), ("jnp", "jax.numpy"), ("jax", "jax"), ("np", "numpy")):
+        for alias, module_name in (("dist", "ppgraph.dist"), ("nn", "ppgraph.nn"), ("jnp", "jax.numpy"), ("jax", "jax"), ("np", "numpy")):
             module = sys.modules.get(module_name)
             if module is None:
                 continue

@@ -32,6 +32,7 @@ from ..ir.expr import BUILTINS, free_names, ident, unparse
 from ..ir.graph import _close_names
 from ..model import Model
 from .inline import inline_model
+from .layer_inputs import infer_layer_inputs
 
 __all__ = ["model", "factor"]
 
@@ -250,7 +251,7 @@ class _Parser:
             if returned:
                 raise self.error("statement after `return`", stmt, hint="put `return` last")
             returned = self.statement(stmt)
-        return Model(self.graph, doc=self.fn.__doc__)
+        return Model(infer_layer_inputs(self.graph), doc=self.fn.__doc__)
 
     def _arguments(self, fdef: ast.FunctionDef) -> None:
         args = fdef.args

@@ -9,6 +9,7 @@ The trax adapter lives in :mod:`ppgraph.nn.trax` (imported only on request,
 since it starts TensorFlow).
 """
 
+from . import rules  # noqa: F401  (registers the codegen rules of Layer nodes)
 from .base import TRAINABLE, Layer
 from .layers import (
     Activation,

@@ -1,0 +1,89 @@
+"""Codegen rules of ``Layer`` nodes (registered when :mod:`ppgraph.nn` is imported).
+
+``sample``
+    ``net = <spec>.sample(keys[i], jnp.shape(<input>), name='net')``: one key
+    per layer node, split by the layer into one key per weight.
+``logpdf``
+    ``lp += <spec>.log_prob(net)`` then ``net = <spec>.network(net, ...)`` so
+    later expressions call ``net(x)``.
+
+Observed layers (after ``observe`` / ``do``) and layers whose value is given
+(``sample_predictive``, ``deterministics``) wrap the bound weights with
+``<spec>.network(...)``, checked against the input's shape.
+
+Examples
+--------
+>>> import ppgraph as pg
+>>> from ppgraph import dist, nn
+>>> from ppgraph.nn.rules import layer_source_example
+>>> print(layer_source_example())  # doctest: +NORMALIZE_WHITESPACE
+def bnn_logpdf(x, *, net):
+    \"\"\"Joint log density of bnn.\"\"\"
+    lp = 0.0
+    lp += nn.Dense(2, dist.Normal(0.0, 1.0)).log_prob(net)
+    net = nn.Dense(2, dist.Normal(0.0, 1.0)).network(net, jnp.shape(x), name='net')
+    y = net(x)
+    return lp
+"""
+
+from __future__ import annotations
+
+from ..codegen import rule
+from ..codegen.base import Context
+from ..errors import ModelError
+from ..ir import Layer
+from ..ir.expr import ident
+
+__all__ = ["layer_sample", "layer_logpdf"]
+
+
+def _shape_arg(node: Layer, ctx: Context) -> str:
+    return "" if node.input is None else f", {ctx.jnp}.shape({node.input})"
+
+
+def _wrap(node: Layer, ctx: Context, value: str) -> str:
+    return f"{ident(node.name)} = {node.spec}.network({value}{_shape_arg(node, ctx)}, name={node.name!r})"
+
+
+@rule("sample", Layer)
+def layer_sample(node: Layer, ctx: Context) -> list[str]:
+    """Draw the layer's weights from their priors (or wrap given / observed weights)."""
+    name = ident(node.name)
+    if node.name in ctx.given:
+        return [_wrap(node, ctx, name)]
+    if node.observed is not None:
+        return [_wrap(node, ctx, node.observed)]
+    if node.input is None:
+        raise ModelError(
+            "the layer is never applied to an input, so the shapes of its weights are unknown",
+            node=node.name,
+            model=ctx.graph.name,
+            location=node.location,
+            hint=f"apply it in the model (`out = {name}(x)`), or give the input whose shape fixes its weights "
+            "(GraphBuilder: g.layer(name, spec, input=x))",
+        )
+    return [f"{name} = {node.spec}.sample({ctx.key()}, {ctx.jnp}.shape({node.input}), name={node.name!r})"]
+
+
+@rule("logpdf", Layer)
+def layer_logpdf(node: Layer, ctx: Context) -> list[str]:
+    """Add the prior log density of the weights, then make the value callable."""
+    name = ident(node.name)
+    stmts = []
+    if node.observed is not None and node.name not in ctx.given:
+        stmts.append(f"{name} = {node.observed}")
+    stmts.append(ctx.add_term(node, f"{node.spec}.log_prob({name})"))
+    stmts.append(_wrap(node, ctx, name))
+    return stmts
+
+
+def layer_source_example() -> str:
+    """The generated log density of a one-layer model (used in the module docstring)."""
+    import ppgraph as pg
+    from ppgraph import dist, nn
+
+    g = pg.GraphBuilder("bnn")
+    x = g.argument("x")
+    net = g.layer("net", g.call(nn.Dense, 2, g.call(dist.Normal, 0.0, 1.0)))
+    g.deterministic("y", net(x))
+    return pg.source(g.build(), "logpdf")
