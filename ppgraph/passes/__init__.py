@@ -3,8 +3,20 @@
 See ``docs/passes.md`` for writing your own.
 """
 
-from .base import PASSES, compose, get_pass, graph_pass, rebuild, register_pass, rewrite_nodes
+from .base import (
+    PASSES,
+    Rewrite,
+    compose,
+    get_pass,
+    graph_pass,
+    node_rewrite,
+    rebuild,
+    register_pass,
+    rewrite_nodes,
+)
 from .conditioning import do, observe
+from .prune import prune
+from .reparam import LOC_SCALE_FAMILIES, REPARAMETERIZERS, register_reparameterizer, reparameterize
 from .unconstrained import to_unconstrained
 
 __all__ = [
@@ -15,7 +27,14 @@ __all__ = [
     "rewrite_nodes",
     "rebuild",
     "graph_pass",
+    "node_rewrite",
+    "Rewrite",
     "to_unconstrained",
+    "reparameterize",
+    "REPARAMETERIZERS",
+    "register_reparameterizer",
+    "LOC_SCALE_FAMILIES",
     "observe",
     "do",
+    "prune",
 ]

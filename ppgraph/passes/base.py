@@ -6,13 +6,17 @@ registered by name (:func:`register_pass`) so evaluators and users select them
 with one call (``compose("to_unconstrained", "reparameterize")``).
 
 A *local rewrite* is a function ``(node, graph) -> list[Node] | None`` that
-replaces one node by zero or more nodes (``None``: leave it alone).
-:func:`rewrite_nodes` runs one over a graph, keeping the node order readable.
+replaces one node by zero or more nodes (``None``: leave it alone); it may
+return a :class:`Rewrite` to also add names to the graph's environment.
+:func:`rewrite_nodes` runs one over a graph, keeping the node order readable;
+:func:`node_rewrite` turns one into a pass.  A *whole-graph pass* is a function
+decorated with :func:`graph_pass`: it receives a copy of the graph to change.
 
 Examples
 --------
+>>> from ppgraph import dist
 >>> from ppgraph.ir import Graph, RandomVariable
->>> g = Graph(name="m", env={})
+>>> g = Graph(name="m", env={"dist": dist})
 >>> g.add(RandomVariable("x", dist="dist.Normal(0.0, 1.0)"))
 >>> def widen(node, graph):
 ...     if isinstance(node, RandomVariable):
@@ -25,14 +29,16 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..errors import ModelError
 from ..ir import Graph, Node, validate
 
 __all__ = [
     "Pass",
+    "Rewrite",
     "register_pass",
     "get_pass",
     "PASSES",
@@ -40,10 +46,23 @@ __all__ = [
     "rewrite_nodes",
     "rebuild",
     "graph_pass",
+    "node_rewrite",
+    "graph_of",
 ]
 
 Pass = Callable[[Graph], Graph]
 PASSES: dict[str, Pass] = {}
+
+
+class Rewrite(NamedTuple):
+    """What a local rewrite may return instead of a plain node list.
+
+    ``nodes`` replace the rewritten node; ``env`` adds names (functions, modules,
+    constants) the new nodes' expressions use.
+    """
+
+    nodes: list[Node]
+    env: dict[str, Any]
 
 
 def register_pass(name: str) -> Callable[[Pass], Pass]:
@@ -100,14 +119,33 @@ def graph_of(obj: Any) -> Graph:
 def graph_pass(fn: Callable[..., Graph]) -> Callable[..., Graph]:
     """Decorator for whole-graph passes: accept a Model or a Graph, validate the result.
 
-    The wrapped function receives a *copy* of the input graph it may change freely.
+    The wrapped function receives a *copy* of the input graph (its node objects
+    are shared but immutable; containers and the environment are fresh) that it
+    may change freely with ``Graph.set``, ``Graph.add``, ``remove_node``...;
+    edges are recomputed from the node objects before validation.
+
+    Examples
+    --------
+    >>> import ppgraph as pg
+    >>> from ppgraph import dist
+    >>> @graph_pass
+    ... def drop_factors(graph):
+    ...     graph.remove_nodes_from([n.name for n in graph.objs(pg.ir.Factor)])
+    ...     return graph
+    >>> @pg.model
+    ... def m():
+    ...     x <~ dist.Normal(0.0, 1.0)
+    ...     return x
+    >>> sorted(drop_factors(m).nodes)
+    ['x']
     """
-    import functools
 
     @functools.wraps(fn)
     def wrapper(graph: Any, *args: Any, **kwargs: Any) -> Graph:
         work = graph_of(graph).copy()
-        return validate(fn(work, *args, **kwargs))
+        out = fn(work, *args, **kwargs)
+        out.link()
+        return validate(out)
 
     return wrapper
 
@@ -146,16 +184,84 @@ def rebuild(
 
 def rewrite_nodes(
     graph: Any,
-    rewrite: Callable[[Node, Graph], list[Node] | None],
+    rewrite: Callable[..., "list[Node] | Rewrite | None"],
     env: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Graph:
-    """Apply a local rewrite to every node of ``graph`` (a Model or Graph); return a new graph."""
+    """Apply a local rewrite to every node of ``graph`` (a Model or Graph); return a new graph.
+
+    Parameters
+    ----------
+    graph
+        A model or graph (not modified).
+    rewrite
+        ``rewrite(node, graph, **options)`` returning the replacement nodes, a
+        :class:`Rewrite` (nodes plus environment names), or ``None`` to keep the node.
+        It sees the *input* graph (nodes in topological order).
+    env
+        Names to add to the environment of the result.
+    **options
+        Passed on to ``rewrite``.
+    """
     graph = graph_of(graph)
     replacements: dict[str, list[Node]] = {}
+    extra_env: dict[str, Any] = dict(env or {})
     for name in graph.order():
-        out = rewrite(graph.nodes[name]["node"], graph)
-        if out is not None:
-            replacements[name] = list(out)
+        out = rewrite(graph.nodes[name]["node"], graph, **options)
+        if out is None:
+            continue
+        if isinstance(out, Rewrite):
+            for key, value in out.env.items():
+                if key in extra_env and extra_env[key] is not value:
+                    raise ModelError(f"two rewrites bind the environment name '{key}' to different objects")
+                extra_env[key] = value
+            out = out.nodes
+        replacements[name] = list(out)
     if not replacements:
         return graph.copy()
-    return rebuild(graph, replacements, env)
+    return rebuild(graph, replacements, extra_env)
+
+
+def node_rewrite(
+    kinds: type[Node] | tuple[type[Node], ...] = Node,
+) -> Callable[[Callable[..., "list[Node] | Rewrite | None"]], Pass]:
+    """Turn a local rewrite ``fn(node, graph, **options)`` into a pass (decorator).
+
+    The pass calls ``fn`` on every node of the given ``kinds`` (others are kept)
+    and returns a new graph; keyword arguments of the pass go to ``fn``.
+    Register it with :func:`register_pass` to select it by name.  Make the rule
+    idempotent: mark the nodes it writes (``node.with_info(...)``) and leave
+    marked nodes alone.
+
+    Examples
+    --------
+    >>> import ppgraph as pg
+    >>> from ppgraph import dist
+    >>> from ppgraph.ir import RandomVariable
+    >>> @node_rewrite(kinds=RandomVariable)
+    ... def widen(node, graph, factor=2.0):
+    ...     if node.get_info("widened") or node.observed is not None:
+    ...         return None
+    ...     return [node.replace(dist=f"{node.dist}.expand([1])").with_info(widened=str(factor))]
+    >>> @pg.model
+    ... def m():
+    ...     x <~ dist.Normal(0.0, 1.0)
+    ...     return x
+    >>> widen(m).obj("x").dist
+    'dist.Normal(0.0, 1.0).expand([1])'
+    >>> widen(widen(m)).obj("x").dist  # idempotent
+    'dist.Normal(0.0, 1.0).expand([1])'
+    """
+
+    def decorate(fn: Callable[..., "list[Node] | Rewrite | None"]) -> Pass:
+        @functools.wraps(fn)
+        def pass_(graph: Any, **options: Any) -> Graph:
+            def local(node: Node, g: Graph, **opts: Any) -> "list[Node] | Rewrite | None":
+                return fn(node, g, **opts) if isinstance(node, kinds) else None
+
+            return rewrite_nodes(graph, local, **options)
+
+        pass_.rewrite = fn  # type: ignore[attr-defined]
+        return pass_
+
+    return decorate

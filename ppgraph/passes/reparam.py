@@ -1,0 +1,314 @@
+"""``reparameterize``: non-centred (loc-scale) rewrite of latent random variables.
+
+A latent ``x ~ Normal(loc, scale)`` becomes two nodes::
+
+    x_decentered ~ Normal(0.0, 1.0).expand(<broadcast shape of loc, scale>)
+    x = loc + scale * x_decentered                  # Deterministic
+
+so ``x`` keeps its name (and its values in samples) while the sampler moves in
+the standardised ``x_decentered``: the funnel of hierarchical models goes away.
+The same works for ``StudentT(df, loc, scale)`` (``df`` stays on the standard
+variable), ``Cauchy``, ``Laplace`` and ``LogNormal`` (``x = exp(loc + scale *
+x_decentered)``).  ``.expand(...)`` and ``.to_event(...)`` chains are kept on the
+standard variable, whose batch shape is exactly ``broadcast(shape(loc),
+shape(scale)[, shape(df)])`` followed by the chain.
+
+Observed random variables are left alone; already standard variables
+(``Normal(0, 1)``...) and nodes this pass wrote are skipped, so the pass is
+idempotent.
+
+Extending
+---------
+``LOC_SCALE_FAMILIES`` maps distribution classes to their :class:`LocScale`
+description (add e.g. ``dist.Logistic``).  ``REPARAMETERIZERS`` maps a node kind
+to a rule ``rule(node, graph) -> list[Node] | Rewrite | None`` that raises
+:class:`NotReparameterizable` with a reason when the node cannot be rewritten;
+:mod:`ppgraph.nn` registers the rule for ``Layer`` nodes (weight priors) with
+:func:`register_reparameterizer`.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import jax.numpy as jnp
+
+from .. import dist as pg_dist
+from ..errors import ModelError
+from ..ir import Deterministic, Graph, Node, RandomVariable
+from ..ir.expr import CallChain, ident, join_call, parse_expr, split_call
+from ..ir.graph import _close_names, _resolve
+from .base import Rewrite, graph_of, register_pass, rewrite_nodes
+
+__all__ = [
+    "reparameterize",
+    "LocScale",
+    "LOC_SCALE_FAMILIES",
+    "REPARAMETERIZERS",
+    "register_reparameterizer",
+    "NotReparameterizable",
+    "SUFFIX",
+]
+
+SUFFIX = "_decentered"
+
+Rule = Callable[[Node, Graph], "list[Node] | Rewrite | None"]
+REPARAMETERIZERS: dict[type, Rule] = {}
+"""Node kind -> reparameterisation rule (see module docstring)."""
+
+
+class NotReparameterizable(Exception):
+    """Raised by a rule for a node it cannot rewrite; the message says why."""
+
+
+def register_reparameterizer(kind: type) -> Callable[[Rule], Rule]:
+    """Register the reparameterisation rule of a node kind (decorator).
+
+    Examples
+    --------
+    >>> from ppgraph.ir import Layer
+    >>> @register_reparameterizer(Layer)          # what ppgraph.nn does
+    ... def _layer_rule(node, graph):
+    ...     raise NotReparameterizable("no non-centred form for this layer")
+    >>> REPARAMETERIZERS[Layer] is _layer_rule
+    True
+    >>> del REPARAMETERIZERS[Layer]                # (keep the doctest side-effect free)
+    """
+
+    def decorate(fn: Rule) -> Rule:
+        REPARAMETERIZERS[kind] = fn
+        return fn
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class LocScale:
+    """How a distribution family is written as a transform of a standard variable.
+
+    Attributes
+    ----------
+    params
+        Constructor parameter names in order, with their defaults (source or ``None``).
+    standard
+        Source of the standard parameters, e.g. ``{"loc": "0.0", "scale": "1.0"}``;
+        parameters not named here (``df``) are kept on the standard variable.
+    output
+        Format of ``x`` given ``{affine}`` (``loc + scale * z``), e.g. ``"{jnp}.exp({affine})"``.
+    """
+
+    params: tuple[tuple[str, str | None], ...]
+    standard: tuple[tuple[str, str], ...] = (("loc", "0.0"), ("scale", "1.0"))
+    output: str = "{affine}"
+
+
+_LOC_SCALE = (("loc", "0.0"), ("scale", "1.0"))
+LOC_SCALE_FAMILIES: dict[type, LocScale] = {
+    pg_dist.Normal: LocScale(_LOC_SCALE),
+    pg_dist.Cauchy: LocScale(_LOC_SCALE),
+    pg_dist.Laplace: LocScale(_LOC_SCALE),
+    pg_dist.StudentT: LocScale((("df", None),) + _LOC_SCALE),
+    pg_dist.LogNormal: LocScale(_LOC_SCALE, output="{jnp}.exp({affine})"),
+}
+"""Distribution class -> :class:`LocScale` (exact classes; subclasses are not assumed to match)."""
+
+_KEPT_METHODS = ("expand", "expand_by", "to_event")
+
+
+def _number(source: str) -> float | None:
+    """The value of a numeric literal (``1.0``, ``-2``), else ``None``."""
+    try:
+        value = ast.literal_eval(source)
+    except (ValueError, SyntaxError, MemoryError, TypeError):
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    return None
+
+
+def _bind(family: LocScale, chain: CallChain) -> dict[str, str]:
+    names = [n for n, _ in family.params]
+    if len(chain.args) > len(names):
+        raise NotReparameterizable(f"it has {len(chain.args)} positional arguments, more than {names}")
+    bound = dict(zip(names, chain.args))
+    for key, value in chain.kwargs:
+        if key == "validate_args":
+            continue
+        if key not in names or key in bound:
+            raise NotReparameterizable(f"unexpected argument '{key}'")
+        bound[key] = value
+    for name, default in family.params:
+        if name not in bound:
+            if default is None:
+                raise NotReparameterizable(f"the required parameter '{name}' is missing")
+            bound[name] = default
+    return bound
+
+
+def _jnp_name(graph: Graph) -> tuple[str, dict[str, Any]]:
+    for name in ("jnp", "ppgraph_jnp", "_ppgraph_jnp"):
+        if graph.env.get(name, jnp) is jnp and graph.node_of(name) is None:
+            return name, {name: jnp}
+    raise ModelError("reparameterize needs a free name for jax.numpy", model=graph.name)  # pragma: no cover
+
+
+def _paren(source: str) -> str:
+    return f"({source})"
+
+
+def _loc_scale_rule(node: Node, graph: Graph) -> Rewrite | None:
+    """The rule for random variables of a loc-scale family (see module docstring)."""
+    assert isinstance(node, RandomVariable)
+    if node.get_info("decentered_of") is not None:
+        return None  # written by this pass
+    if node.observed is not None:
+        raise NotReparameterizable("it is observed (only latent variables are reparameterised)")
+    chain = split_call(node.dist)
+    if chain is None:
+        raise NotReparameterizable(f"its distribution `{node.dist}` is not a constructor call")
+    cls = _resolve(chain.func, graph.env)
+    family = LOC_SCALE_FAMILIES.get(cls) if isinstance(cls, type) else None
+    if family is None:
+        known = ", ".join(sorted(c.__name__ for c in LOC_SCALE_FAMILIES))
+        raise NotReparameterizable(f"`{chain.func}` is not a loc-scale family ({known})")
+    for method, _, _ in chain.methods:
+        if method not in _KEPT_METHODS:
+            raise NotReparameterizable(f"its distribution calls `.{method}(...)`, which the rewrite cannot keep")
+    bound = _bind(family, chain)
+    standard = dict(family.standard)
+    if all(_number(bound[k]) == float(v) for k, v in standard.items()) and family.output == "{affine}":
+        return None  # already standard: nothing to do
+    jnp_name, env = _jnp_name(graph)
+    # the standard variable: same family, standard loc/scale, other parameters kept
+    std_args = [standard.get(name, bound[name]) for name, _ in family.params]
+    z_dist = f"{chain.func}({', '.join(std_args)}"
+    validate = chain.kwarg("validate_args")
+    z_dist += f", validate_args={validate})" if validate is not None else ")"
+    shaped = [bound[name] for name, _ in family.params if _number(bound[name]) is None]
+    if shaped:
+        shapes = ", ".join(f"{jnp_name}.shape({s})" for s in shaped)
+        z_dist += f".expand({jnp_name}.broadcast_shapes({shapes}))"
+    z_chain = split_call(z_dist)
+    assert z_chain is not None
+    z_dist = join_call(z_chain._replace(methods=z_chain.methods + chain.methods))
+    z_name = node.name + SUFFIX
+    z = ident(z_name)
+    loc, scale = bound["loc"], bound["scale"]
+    term = z if _number(scale) == 1.0 else f"{_paren(scale)} * {z}"
+    affine = term if _number(loc) == 0.0 else f"{_paren(loc)} + {term}"
+    expr = family.output.format(jnp=jnp_name, affine=affine)
+    expr = ast.unparse(parse_expr(expr))
+    info = dict(node.info)
+    info.update(reparameterized=cls.__name__, decentered=z_name, prior=node.dist)
+    return Rewrite(
+        [
+            RandomVariable(z_name, dist=z_dist, location=node.location, info=(("decentered_of", node.name),)),
+            Deterministic(node.name, expr=expr, location=node.location, info=tuple(sorted(info.items()))),
+        ],
+        env,
+    )
+
+
+REPARAMETERIZERS[RandomVariable] = _loc_scale_rule
+
+
+def _rule_for(node: Node) -> Rule | None:
+    for cls in type(node).__mro__:
+        if cls in REPARAMETERIZERS:
+            return REPARAMETERIZERS[cls]
+    return None
+
+
+def _resolve_names(graph: Graph, names: str | Iterable[str]) -> set[str]:
+    if isinstance(names, str):
+        names = [names]
+    out = set()
+    for key in names:
+        name = graph.node_of(key) if key not in graph.nodes else key
+        if name is None:
+            close = _close_names(key, graph.nodes)
+            raise ModelError(
+                f"cannot reparameterize '{key}': no such node",
+                model=graph.name,
+                hint=f"did you mean {close}?" if close else f"the nodes are {sorted(graph.nodes)}",
+            )
+        out.add(name)
+    return out
+
+
+@register_pass("reparameterize")
+def reparameterize(graph: Any, names: str | Iterable[str] | None = None) -> Graph:
+    """Non-centred rewrite of latent loc-scale random variables (see module docstring).
+
+    Parameters
+    ----------
+    graph
+        A model or graph (not modified).
+    names
+        Rewrite only these nodes (a name or names); each must be reparameterisable,
+        else a :class:`~ppgraph.ModelError` says why.  ``None``: every node a rule
+        applies to (others are left alone).
+
+    Returns
+    -------
+    Graph
+        The new graph; running the pass again returns an equal graph.
+
+    Examples
+    --------
+    >>> import ppgraph as pg
+    >>> from ppgraph import dist
+    >>> @pg.model
+    ... def m():
+    ...     mu <~ dist.Normal(0.0, 5.0)
+    ...     tau <~ dist.HalfNormal(1.0)
+    ...     theta <~ dist.Normal(mu, tau).expand([8])
+    ...     return theta
+    >>> g = reparameterize(m)
+    >>> g.obj("theta_decentered").dist
+    'dist.Normal(0.0, 1.0).expand(jnp.broadcast_shapes(jnp.shape(mu), jnp.shape(tau))).expand([8])'
+    >>> g.obj("theta").expr
+    'mu + tau * theta_decentered'
+    >>> g.obj("mu").expr
+    '5.0 * mu_decentered'
+    """
+    source = graph_of(graph)
+    selected = None if names is None else _resolve_names(source, names)
+
+    def rewrite(node: Node, g: Graph) -> list[Node] | Rewrite | None:
+        if selected is not None and node.name not in selected:
+            return None
+        if node.get_info("reparameterized") is not None:
+            return None  # done before: idempotent
+        rule = _rule_for(node)
+        if rule is None:
+            if selected is None:
+                return None
+            raise ModelError(
+                f"cannot reparameterize '{node.name}': it is a {node.kind} node",
+                node=node.name,
+                model=g.name,
+                location=node.location,
+                hint="reparameterize takes latent random variables of a loc-scale family "
+                "(Normal, StudentT, Cauchy, Laplace, LogNormal)"
+                + ("; import ppgraph.nn for layers" if node.kind == "layer" else ""),
+            )
+        try:
+            return rule(node, g)
+        except NotReparameterizable as err:
+            if selected is None:
+                return None
+            raise ModelError(
+                f"cannot reparameterize '{node.name}': {err}",
+                node=node.name,
+                model=g.name,
+                location=node.location,
+                hint="leave it out of `names`, or write it with a loc-scale family "
+                "(add others to ppgraph.passes.reparam.LOC_SCALE_FAMILIES)",
+            ) from None
+
+    return rewrite_nodes(source, rewrite)
+
