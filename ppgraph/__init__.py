@@ -10,6 +10,7 @@ Distributions     :mod:`ppgraph.dist`; neural-network layers: :mod:`ppgraph.nn`
 IR                :class:`Graph` and node kinds in :mod:`ppgraph.ir`
 Passes            :mod:`ppgraph.passes`
 Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`
+Inspection        :func:`describe`, :func:`to_dot`, :func:`draw`, :func:`draw_diff`
 Errors            :class:`ModelError`
 """
 
@@ -19,11 +20,18 @@ from .errors import ModelError, SaveFileError, ShapeError, SupportError
 from .frontend import GraphBuilder, factor, model
 from .ir import Graph
 from .model import Model
+from .viz.describe import describe
+from .viz.dot import to_dot
+from .viz.draw import draw, draw_diff
 from . import nn  # noqa: E402  (Bayesian layers; registers the Layer codegen rules)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "describe",
+    "to_dot",
+    "draw",
+    "draw_diff",
     "model",
     "factor",
     "GraphBuilder",

@@ -1,0 +1,16 @@
+"""Inspecting models: node tables, Graphviz drawings, graph diffs.
+
+The public functions are re-exported by :mod:`ppgraph`: ``pg.describe``,
+``pg.to_dot``, ``pg.draw``, ``pg.draw_diff``.  Modules:
+
+``describe``  one row per node (``describe``, ``format_table``: what ``print(model)`` shows);
+``shapes``    shapes, batch shapes and supports (traced with ``jax.eval_shape``);
+``labels``    short texts for nodes (distributions, layer stacks);
+``dot``       Graphviz DOT source (``to_dot``, ``diff_dot``, ``graph_diff``);
+``draw``      rendering to SVG / PNG / PDF (``draw``, ``draw_diff``, ``to_svg``), with a
+              matplotlib fallback when the ``dot`` program is missing.
+"""
+
+from .describe import COLUMNS, format_table
+
+__all__ = ["format_table", "COLUMNS"]
