@@ -11,6 +11,7 @@ IR                :class:`Graph` and node kinds in :mod:`ppgraph.ir`
 Passes            :mod:`ppgraph.passes`
 Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`
 Inspection        :func:`describe`, :func:`to_dot`, :func:`draw`, :func:`draw_diff`
+Saving graphs     :func:`save`, :func:`load`
 Errors            :class:`ModelError`
 """
 
@@ -23,6 +24,7 @@ from .model import Model
 from .viz.describe import describe
 from .viz.dot import to_dot
 from .viz.draw import draw, draw_diff
+from .io import load, save
 from . import nn  # noqa: E402  (Bayesian layers; registers the Layer codegen rules)
 
 __version__ = "0.1.0"
@@ -32,6 +34,8 @@ __all__ = [
     "to_dot",
     "draw",
     "draw_diff",
+    "save",
+    "load",
     "model",
     "factor",
     "GraphBuilder",
