@@ -28,7 +28,7 @@ from typing import Any
 from ..ir import Graph
 from .dot import DIFF_COLORS, PASS_COLOR, STYLES, diff_dot, graph_diff, node_class, node_label, to_dot
 
-__all__ = ["draw", "draw_diff", "to_svg", "FORMATS", "dot_available", "draw_matplotlib"]
+__all__ = ["draw", "draw_diff", "to_svg", "FORMATS", "dot_available", "draw_matplotlib", "check_format"]
 
 FORMATS = ("svg", "png", "pdf")
 """Output formats by file extension (``.dot`` / ``.gv`` write the DOT source itself)."""
@@ -49,6 +49,11 @@ def _format_of(path: pathlib.Path, format: str | None) -> str:
         f"cannot draw to '{path}': unknown format '{fmt or path.suffix}'; "
         f"use a file name ending in .svg, .png, .pdf or .dot (or pass format=...)"
     )
+
+
+def check_format(path: str | pathlib.Path, format: str | None = None) -> str:
+    """The drawing format for ``path`` (``svg``, ``png``, ``pdf``, ``dot``); ValueError if unknown."""
+    return _format_of(pathlib.Path(path), format)
 
 
 def _warn_fallback() -> None:
