@@ -17,6 +17,7 @@ Errors            :class:`ModelError`
 
 from . import dist, ir
 from .compile import logpdf, sample_forward, source
+from .inference.fit import fit
 from .errors import ModelError, SaveFileError, ShapeError, SupportError
 from .frontend import GraphBuilder, factor, model
 from .ir import Graph
@@ -47,6 +48,7 @@ __all__ = [
     "source",
     "logpdf",
     "sample_forward",
+    "fit",
     "ModelError",
     "ShapeError",
     "SupportError",

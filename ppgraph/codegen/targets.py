@@ -103,8 +103,19 @@ def _factor_logpdf(node: Factor, ctx: Context) -> list[str]:
 
 
 # -- Parameter: an input of logpdf; its initial value when sampling ---------------------------------
+# A trainable layer (info "trainable_layer", made by ppgraph.passes.bnn_to_trainable) has a value
+# that is a weights pytree; its `init` evaluates to a TrainableLayer, which gives initial weights
+# (`.init(key)`) and binds weights into a callable network (`.network(weights)`) for later nodes.
+def _bind_network(node: Parameter, value: str) -> str:
+    return f"{ident(node.name)} = {node.init}.network({value}, name={node.name!r})"
+
+
 @rule("sample", Parameter)
 def _parameter_sample(node: Parameter, ctx: Context) -> list[str]:
+    if node.get_info("trainable_layer") is not None:
+        given = node.name in ctx.given
+        value = ident(node.name) if given else f"{node.init}.init({ctx.key()}, name={node.name!r})"
+        return [_bind_network(node, value)]
     if node.name in ctx.given:
         return []
     return [f"{ident(node.name)} = {node.init}"]
@@ -112,6 +123,9 @@ def _parameter_sample(node: Parameter, ctx: Context) -> list[str]:
 
 @rule("logpdf", Parameter)
 def _parameter_logpdf(node: Parameter, ctx: Context) -> list[str]:
-    if node.prior is None:
-        return []
-    return [ctx.add_term(node, f"{ctx.jnp}.sum({node.prior}.log_prob({ident(node.name)}))")]
+    stmts = []
+    if node.prior is not None:
+        stmts.append(ctx.add_term(node, f"{ctx.jnp}.sum({node.prior}.log_prob({ident(node.name)}))"))
+    if node.get_info("trainable_layer") is not None:
+        stmts.append(_bind_network(node, ident(node.name)))
+    return stmts

@@ -14,6 +14,7 @@ from .base import (
     register_pass,
     rewrite_nodes,
 )
+from .bnn import bnn_to_trainable
 from .conditioning import do, observe
 from .prune import prune
 from .reparam import LOC_SCALE_FAMILIES, REPARAMETERIZERS, register_reparameterizer, reparameterize
@@ -37,4 +38,5 @@ __all__ = [
     "observe",
     "do",
     "prune",
+    "bnn_to_trainable",
 ]
