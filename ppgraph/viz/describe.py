@@ -134,6 +134,8 @@ def format_table(model: Any, *args: Any, width: int = 36, **kwargs: Any) -> str:
         shape = format_shape(row["shape"])
         if isinstance(node, Factor):
             shape = "()"
+        elif isinstance(node, Layer):
+            shape = "-"  # its value is a function; its weights' shapes are in the drawing and in "weights"
         table.append(
             (
                 row["name"],

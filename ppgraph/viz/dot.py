@@ -124,7 +124,7 @@ def _node_attrs(node: Node, graph: Graph, shape: NodeShape | None, extra_class: 
 
 
 def _edge_attrs(graph: Graph, u: str, v: str) -> dict[str, str]:
-    slots = [s for s in graph.edges[u, v].get("slots", ()) if s not in ("expr", "dist", "spec")]
+    slots = [s for s in graph.edges[u, v].get("slots", ()) if s.isidentifier() and s not in ("expr", "dist", "spec")]
     return {"label": ", ".join(slots)} if slots else {}
 
 

@@ -131,7 +131,7 @@ def _trace(graph: Graph, inputs: dict[str, Any], given: tuple[str, ...]) -> dict
 
     def run(key: Any, dyn: dict[str, Any]) -> int:
         out = dict(call_mapped(compiled, key, **static, **dyn))
-        namespace = {**graph.env, **static, **dyn, **{ident(k): v for k, v in out.items()}}
+        namespace = {**graph.env, **_defaults(graph, inputs), **static, **dyn, **{ident(k): v for k, v in out.items()}}
         for name in graph.order():
             node = graph.nodes[name]["node"]
             value = namespace.get(ident(name))
@@ -151,6 +151,19 @@ def _trace(graph: Graph, inputs: dict[str, Any], given: tuple[str, ...]) -> dict
 
     jax.eval_shape(run, jax.random.key(0), dynamic)
     return found
+
+
+def _defaults(graph: Graph, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Values of the arguments not given that have a default (evaluated in the graph's env)."""
+    out = {}
+    for name in graph.arguments():
+        default = graph.nodes[name]["node"].default
+        if default is not None and ident(name) not in inputs:
+            try:
+                out[ident(name)] = eval(default, dict(graph.env))  # noqa: S307 - the model's own default
+            except Exception:  # an unevaluable default stays unknown
+                continue
+    return out
 
 
 def _static_subgraph(graph: Graph) -> Graph:
@@ -216,7 +229,9 @@ def node_shapes(model: Any, *args: Any, **kwargs: Any) -> dict[str, NodeShape]:
         for name, value in {**bound, **values}.items():
             prior = result[name]
             traced[name] = NodeShape(_shape_of(value), *(traced.get(name, prior)[1:]))
-        result.update(traced)
+        for name, shape in traced.items():
+            result[name] = shape._replace(support=shape.support or result[name].support)
+        _default_shapes(graph, inputs, result)
         return result
     key = ("viz", "static_shapes")
     if key not in model._cache:
@@ -226,7 +241,15 @@ def node_shapes(model: Any, *args: Any, **kwargs: Any) -> dict[str, NodeShape]:
             model._cache[key] = {}
     for name, shape in model._cache[key].items():
         result[name] = shape._replace(support=shape.support or result[name].support)
+    _default_shapes(graph, {}, result)
     return result
+
+
+def _default_shapes(graph: Graph, inputs: dict[str, Any], result: dict[str, NodeShape]) -> None:
+    for name, value in _defaults(graph, inputs).items():
+        name = graph.node_of(name) or name
+        if result.get(name, NodeShape()).shape is None:
+            result[name] = NodeShape(_shape_of(value))
 
 
 def _trace_mapped(graph: Graph, inputs: dict[str, Any], given: tuple[str, ...]) -> dict[str, NodeShape]:
