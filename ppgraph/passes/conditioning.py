@@ -6,6 +6,11 @@ their values become constants of the graph (``y_observed`` in the environment).
 
 ``do(graph, x=value)`` cuts ``x`` from its parents: the node becomes a
 deterministic constant; its prior term leaves the joint density.
+
+Both work after ``reparameterize`` and ``to_unconstrained``: observing a node
+those passes turned into a deterministic (``x = loc + scale * x_decentered``)
+restores the random variable ``x ~ prior`` (now observed) and drops its
+pass-made twin; ``do`` drops the twin too.
 """
 
 from __future__ import annotations
@@ -29,6 +34,30 @@ def _constant_name(graph: Graph, name: str, suffix: str, taken: set[str]) -> str
     return candidate
 
 
+_TWIN_KEYS = ("decentered", "constrained_from")
+
+
+def _twin(graph: Graph, node: Node) -> str | None:
+    """The latent twin a pass made for ``node`` (``x_decentered``, ``x_unconstrained``), if any."""
+    if not isinstance(node, Deterministic) or node.get_info("prior") is None:
+        return None
+    for key in _TWIN_KEYS:
+        twin = node.get_info(key)
+        if twin is not None and twin in graph.nodes and set(graph.successors(twin)) <= {node.name}:
+            return twin
+    return None
+
+
+def _restored(graph: Graph, node: Node) -> RandomVariable | None:
+    """The random variable ``node`` was before a pass made it a deterministic of a twin."""
+    if _twin(graph, node) is None:
+        return None
+    info = {k: v for k, v in node.info if k not in ("prior", "reparameterized", *_TWIN_KEYS)}
+    return RandomVariable(
+        node.name, dist=node.get_info("prior"), location=node.location, info=tuple(sorted(info.items()))
+    )
+
+
 def _check_names(graph: Graph, values: dict[str, Any], action: str, kinds: tuple[type, ...]) -> dict[str, str]:
     resolved = {}
     for key in values:
@@ -43,7 +72,7 @@ def _check_names(graph: Graph, values: dict[str, Any], action: str, kinds: tuple
                 hint=f"did you mean {close}?" if close else f"the nodes are {sorted(graph.nodes)}",
             )
         node = graph.nodes[name]["node"]
-        if not isinstance(node, kinds):
+        if not isinstance(node, kinds) and _restored(graph, node) is None:
             raise ModelError(
                 f"cannot {action} '{name}': it is a {node.kind} node",
                 node=name,
@@ -93,6 +122,10 @@ def observe(graph: Any, **values: Any) -> Graph:
     for key, value in values.items():
         name = names[key]
         node = graph.nodes[name]["node"]
+        restored = _restored(graph, node)
+        if restored is not None:
+            replacements[_twin(graph, node)] = []  # type: ignore[index]
+            node = restored
         old = node.observed
         const = old if old is not None and old.isidentifier() and old in graph.env else _constant_name(graph, name, "observed", set(env))
         env[const] = getattr(value, "__ppgraph_weights__", lambda: value)()
@@ -127,6 +160,9 @@ def do(graph: Any, **values: Any) -> Graph:
     for key, value in values.items():
         name = names[key]
         node = graph.nodes[name]["node"]
+        twin = _twin(graph, node)
+        if twin is not None:
+            replacements[twin] = []
         prev = node.get_info("do")
         const = prev if prev is not None and prev in graph.env else _constant_name(graph, name, "do", set(env))
         env[const] = getattr(value, "__ppgraph_weights__", lambda: value)()

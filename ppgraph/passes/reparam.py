@@ -98,11 +98,15 @@ class LocScale:
         parameters not named here (``df``) are kept on the standard variable.
     output
         Format of ``x`` given ``{affine}`` (``loc + scale * z``), e.g. ``"{jnp}.exp({affine})"``.
+    base
+        The family of the standard variable ``z`` (``None``: the same family;
+        ``Normal`` for ``LogNormal``).
     """
 
     params: tuple[tuple[str, str | None], ...]
     standard: tuple[tuple[str, str], ...] = (("loc", "0.0"), ("scale", "1.0"))
     output: str = "{affine}"
+    base: type | None = None
 
 
 _LOC_SCALE = (("loc", "0.0"), ("scale", "1.0"))
@@ -111,7 +115,7 @@ LOC_SCALE_FAMILIES: dict[type, LocScale] = {
     pg_dist.Cauchy: LocScale(_LOC_SCALE),
     pg_dist.Laplace: LocScale(_LOC_SCALE),
     pg_dist.StudentT: LocScale((("df", None),) + _LOC_SCALE),
-    pg_dist.LogNormal: LocScale(_LOC_SCALE, output="{jnp}.exp({affine})"),
+    pg_dist.LogNormal: LocScale(_LOC_SCALE, output="{jnp}.exp({affine})", base=pg_dist.Normal),
 }
 """Distribution class -> :class:`LocScale` (exact classes; subclasses are not assumed to match)."""
 
@@ -155,6 +159,18 @@ def _jnp_name(graph: Graph) -> tuple[str, dict[str, Any]]:
     raise ModelError("reparameterize needs a free name for jax.numpy", model=graph.name)  # pragma: no cover
 
 
+def _name_for(cls: type, like: str, graph: Graph) -> tuple[str, dict[str, Any]]:
+    """Source naming ``cls`` next to ``like`` (``dist.LogNormal`` -> ``dist.Normal``), adding an env name if needed."""
+    if "." in like:
+        candidate = like.rsplit(".", 1)[0] + "." + cls.__name__
+        if _resolve(candidate, graph.env) is cls:
+            return candidate, {}
+    for name in (cls.__name__, f"ppgraph_{cls.__name__}"):
+        if graph.env.get(name, cls) is cls and graph.node_of(name) is None:
+            return name, {name: cls}
+    raise ModelError(f"reparameterize needs a free name for {cls.__name__}", model=graph.name)  # pragma: no cover
+
+
 def _paren(source: str) -> str:
     return f"({source})"
 
@@ -179,12 +195,17 @@ def _loc_scale_rule(node: Node, graph: Graph) -> Rewrite | None:
             raise NotReparameterizable(f"its distribution calls `.{method}(...)`, which the rewrite cannot keep")
     bound = _bind(family, chain)
     standard = dict(family.standard)
-    if all(_number(bound[k]) == float(v) for k, v in standard.items()) and family.output == "{affine}":
+    if all(_number(bound[k]) == float(v) for k, v in standard.items()) and family.base is None:
         return None  # already standard: nothing to do
     jnp_name, env = _jnp_name(graph)
-    # the standard variable: same family, standard loc/scale, other parameters kept
+    # the standard variable: standard loc/scale, other parameters kept
     std_args = [standard.get(name, bound[name]) for name, _ in family.params]
-    z_dist = f"{chain.func}({', '.join(std_args)}"
+    z_func = chain.func
+    if family.base is not None:
+        z_func, base_env = _name_for(family.base, chain.func, graph)
+        env.update(base_env)
+        std_args = [standard.get(name, bound[name]) for name, _ in family.params if name in standard or family.base is cls]
+    z_dist = f"{z_func}({', '.join(std_args)}"
     validate = chain.kwarg("validate_args")
     z_dist += f", validate_args={validate})" if validate is not None else ")"
     shaped = [bound[name] for name, _ in family.params if _number(bound[name]) is None]

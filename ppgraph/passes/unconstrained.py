@@ -46,7 +46,29 @@ def support_of(node: RandomVariable, graph: Graph) -> Any:
     if func is pg_dist.ImproperUniform:
         support_src = chain.args[0] if chain.args else chain.kwarg("support")
         return _resolve(support_src, graph.env) if support_src else None
+    if not isinstance(func, type) and getattr(func, "__module__", "").startswith("numpyro.distributions"):
+        return _factory_support(func, chain)
     return getattr(func, "support", None)
+
+
+def _factory_support(func: Any, chain: Any) -> Any:
+    """Support of NumPyro's factory functions (``dist.Bernoulli(logits=...)`` -> ``BernoulliLogits``)."""
+    import inspect
+
+    import numpyro.distributions as nd
+
+    try:
+        params = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):  # pragma: no cover
+        return None
+    positional = params[: len(chain.args)]
+    uses_logits = chain.kwarg("logits") is not None or "logits" in positional
+    cls = getattr(nd, func.__name__ + ("Logits" if uses_logits else "Probs"), None)
+    if isinstance(cls, type) and hasattr(cls, "support"):
+        return cls.support
+    if func.__module__.endswith(".discrete"):
+        return pg_dist.constraints.nonnegative_integer
+    return None
 
 
 def _is_real(support: Any) -> bool:

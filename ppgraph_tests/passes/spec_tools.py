@@ -1,0 +1,53 @@
+"""Helpers on top of :mod:`ppgraph_tests.strategies` for the pass tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import numpy as np
+import numpyro
+from hypothesis import strategies as st
+
+from ppgraph import dist
+from ppgraph_tests.strategies import FAMILIES, ModelSpec, _Direct
+
+__all__ = ["CONTINUOUS", "LOC_SCALE", "REAL_SUPPORT", "sample_values", "node_dist", "observed_subsets"]
+
+CONTINUOUS = sorted(
+    n for n in FAMILIES if not n.startswith(("Bernoulli", "Categorical")) and n not in ("Binomial", "Poisson")
+)
+"""Continuous families (proper and improper)."""
+LOC_SCALE = ("Normal", "StudentT", "Cauchy", "Laplace", "LogNormal")
+REAL_SUPPORT = ("Normal", "StudentT", "Cauchy", "Laplace", "MultivariateNormal", "Flat", "FlatVector")
+
+
+def sample_values(spec: ModelSpec, key: jax.Array) -> dict[str, Any]:
+    """One joint draw of every random variable, by NumPyro (improper priors get valid values)."""
+    improper = spec.improper_values(np.random.default_rng(0))
+    model = numpyro.handlers.substitute(numpyro.handlers.seed(spec.numpyro_model, key), data=improper)
+    trace = numpyro.handlers.trace(model).get_trace()
+    return {name: site["value"] for name, site in trace.items() if site["type"] == "sample"}
+
+
+def node_dist(spec: ModelSpec, name: str, values: dict[str, Any]) -> Any:
+    """The NumPyro distribution of random variable ``name`` given the values of the other nodes."""
+    F = _Direct()
+    env: dict[str, Any] = {}
+    for node in spec.nodes:
+        if node.is_random:
+            d = spec._dist(node, env, dist, F)
+            if node.name == name:
+                return d
+            env[node.name] = values[node.name]
+        else:
+            env[node.name] = spec._det(node, env, F)
+    raise KeyError(name)
+
+
+def observed_subsets(spec: ModelSpec) -> st.SearchStrategy[list[str]]:
+    """Some random variables of ``spec`` (never all) to observe."""
+    names = spec.random_names()
+    if len(names) < 2:
+        return st.just([])
+    return st.lists(st.sampled_from(names[1:]), unique=True)
