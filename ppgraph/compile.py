@@ -202,6 +202,7 @@ def _check_arguments(model: Model, bound: dict[str, Any]) -> None:
             f"missing argument(s) {', '.join(repr(m) for m in missing)}",
             node=missing[0],
             model=model.name,
+            location=graph.nodes[missing[0]]["node"].location,
             hint=f"call with {', '.join(f'{m}=...' for m in missing)}",
         )
 
@@ -237,6 +238,7 @@ class LogDensity:
                 f"missing value(s) for {', '.join(repr(m) for m in missing)}",
                 node=missing[0],
                 model=self.model.name,
+                location=graph.nodes[missing[0]]["node"].location,
                 hint="the log density takes a value for every random variable that is not observed",
             )
         extra = [n for n in values if n not in needed]

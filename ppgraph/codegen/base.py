@@ -308,7 +308,8 @@ def call_mapped(compiled: Compiled, *args: Any, **kwargs: Any) -> Any:
 def node_error(graph: Graph, name: str, err: BaseException, target: str = "") -> ModelError:
     """A ModelError for exception ``err`` raised while computing node ``name``."""
     node = graph.nodes[name]["node"]
-    text = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    detail = str(err).strip()
+    text = f"{type(err).__name__}: {detail.splitlines()[0]}" if detail else type(err).__name__
     hint = None
     for needle, only_target, advice in _HINTS:
         if needle in type(err).__name__ or needle in str(err):

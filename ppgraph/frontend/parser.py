@@ -456,5 +456,15 @@ def _classify(value: Any) -> str | None:
 
 
 def _target_name(stmt: ast.stmt) -> str | None:
+    """The variable a statement defines: its target, else the first one defined in its body."""
     target = getattr(stmt, "target", None)
-    return target.id if isinstance(target, ast.Name) else None
+    if isinstance(target, ast.Name):
+        return target.id
+    for inner in ast.walk(stmt):
+        if isinstance(inner, ast.Assign) and isinstance(inner.targets[0], ast.Name):
+            return inner.targets[0].id
+        if isinstance(inner, ast.Expr) and _as_tilde(inner.value) is not None:
+            left = _as_tilde(inner.value)[0]
+            if isinstance(left, ast.Name):
+                return left.id
+    return None
