@@ -25,6 +25,7 @@ from .layers import (
     Tanh,
 )
 from .network import Network
+from .noncentered import NonCentered
 
 __all__ = [
     "Layer",
@@ -41,4 +42,5 @@ __all__ = [
     "Softmax",
     "LogSoftmax",
     "Serial",
+    "NonCentered",
 ]

@@ -83,6 +83,10 @@ class Network:
         """The value of the layer node (what ``pg.logpdf`` and ``observe`` take)."""
         return self.weights if self.raw is None else self.raw
 
+    def centered(self) -> "Network":
+        """The network with its actual weights only (drops the standardised weights of a non-centred layer)."""
+        return Network.tree_unflatten((self.layer, self.name, self._unbatched), (self.weights, None))
+
     # -- batching ----------------------------------------------------------------------------------
     @property
     def batch_shape(self) -> tuple[int, ...]:

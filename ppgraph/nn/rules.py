@@ -28,6 +28,8 @@ def bnn_logpdf(x, *, net):
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..codegen import rule
 from ..codegen.base import Context
 from ..errors import ModelError
@@ -87,3 +89,50 @@ def layer_source_example() -> str:
     net = g.layer("net", g.call(nn.Dense, 2, g.call(dist.Normal, 0.0, 1.0)))
     g.deterministic("y", net(x))
     return pg.source(g.build(), "logpdf")
+
+
+# -- reparameterize: non-centred weight priors ---------------------------------------------------
+def _nn_name(graph: Any) -> tuple[str, dict[str, Any]]:
+    import ppgraph.nn as pg_nn
+
+    for name in ("nn", "ppgraph_nn", "_ppgraph_nn"):
+        if graph.env.get(name, pg_nn) is pg_nn and graph.node_of(name) is None:
+            return name, {name: pg_nn}
+    raise ModelError("reparameterize needs a free name for ppgraph.nn", model=graph.name)  # pragma: no cover
+
+
+def _reparameterize_layer(node: Layer, graph: Any) -> Any:
+    """``net <~ S`` -> ``net_decentered <~ nn.NonCentered(S)``; ``net = net_decentered.centered()``."""
+    from ..ir import Deterministic
+    from ..passes.base import Rewrite
+    from ..passes.reparam import SUFFIX, NotReparameterizable
+
+    if node.get_info("decentered_of") is not None:
+        return None
+    if node.observed is not None:
+        raise NotReparameterizable("it is observed (only latent layers are reparameterised)")
+    nn_name, env = _nn_name(graph)
+    z_name = node.name + SUFFIX
+    info = dict(node.info)
+    # ("layer_spec", not "prior": observe/do restore random variables from a "prior" entry)
+    info.update(reparameterized="NonCentered", decentered=z_name, layer_spec=node.spec)
+    return Rewrite(
+        [
+            Layer(z_name, spec=f"{nn_name}.NonCentered({node.spec})", input=node.input,
+                  location=node.location, info=(("decentered_of", node.name),)),
+            Deterministic(node.name, expr=f"{ident(z_name)}.centered()", location=node.location,
+                          info=tuple(sorted(info.items()))),
+        ],
+        env,
+    )
+
+
+def _register_reparameterizer() -> None:
+    try:
+        from ..passes.reparam import register_reparameterizer
+    except ImportError:  # pragma: no cover - the passes package always has it
+        return
+    register_reparameterizer(Layer)(_reparameterize_layer)
+
+
+_register_reparameterizer()
