@@ -10,6 +10,7 @@ Distributions     :mod:`ppgraph.dist`; neural-network layers: :mod:`ppgraph.nn`
 IR                :class:`Graph` and node kinds in :mod:`ppgraph.ir`
 Passes            :mod:`ppgraph.passes`
 Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`
+Inference         :func:`sample` (NUTS/HMC, any :class:`Evaluator`), :func:`sample_predictive`, :class:`Posterior`, :func:`fit`
 Inspection        :func:`describe`, :func:`to_dot`, :func:`draw`, :func:`draw_diff`
 Saving graphs     :func:`save`, :func:`load`
 Errors            :class:`ModelError`
@@ -18,6 +19,7 @@ Errors            :class:`ModelError`
 from . import dist, ir
 from .compile import logpdf, sample_forward, source
 from .inference.fit import fit
+from .inference import Evaluator, Posterior, sample, sample_predictive
 from .errors import ModelError, SaveFileError, ShapeError, SupportError
 from .frontend import GraphBuilder, factor, model
 from .ir import Graph
@@ -49,6 +51,10 @@ __all__ = [
     "logpdf",
     "sample_forward",
     "fit",
+    "sample",
+    "sample_predictive",
+    "Posterior",
+    "Evaluator",
     "ModelError",
     "ShapeError",
     "SupportError",

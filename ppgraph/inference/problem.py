@@ -1,0 +1,393 @@
+"""A conditioned model compiled for an evaluator: log density, map back, initial values.
+
+:func:`prepare` binds a call's arguments and observed values (keywords naming
+random variables are observed, through :func:`ppgraph.passes.observe`), checks
+them and applies an evaluator's passes.  The resulting :class:`Problem` holds
+the compiled pieces every evaluator needs:
+
+``logdensity(position)``
+    the joint log density of the transformed graph (e.g. on R^n after
+    ``to_unconstrained``) as a function of a flat dict ``{latent: array}``;
+    jit-, grad- and vmap-friendly, traced once per problem;
+``constrain(position)``
+    the model's own latent random variables and deterministic nodes
+    (constrained space) computed from a position;
+``initial_positions(rng_key, num_chains)``
+    starting points uniform in (-2, 2) (NumPyro's ``init_to_uniform``), redrawn
+    where the log density or its gradient is not finite; when no start works
+    the error names the node whose term is not finite.
+
+Examples
+--------
+>>> import jax, jax.numpy as jnp, ppgraph as pg
+>>> from ppgraph import dist
+>>> @pg.model
+... def m():
+...     tau <~ dist.HalfNormal(1.0)
+...     y <~ dist.Normal(0.0, tau)
+...     return y
+>>> problem = prepare(m, (), {"y": 0.5}, passes=["to_unconstrained"])
+>>> problem.latents
+('tau_unconstrained',)
+>>> float(problem.constrain({"tau_unconstrained": jnp.log(2.0)})["tau"])
+2.0
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import networkx as nx
+import numpy as np
+
+from .. import dist as pg_dist
+from ..codegen import call_mapped, generate
+from ..compile import _check_arguments, latent_names, value_inputs
+from ..errors import ModelError, SupportError
+from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
+from ..ir.expr import ident
+from ..model import Model, as_model
+from ..passes import compose, observe
+
+__all__ = ["Problem", "prepare", "as_value", "user_name"]
+
+_PROBE = "_ppgraph_probe"
+_CHECK = "_ppgraph_check_observed"
+
+
+def as_value(value: Any) -> Any:
+    """Arrays for array-likes (lists, NumPy arrays, floats); other values unchanged.
+
+    Python ``int``/``bool``/``str`` stay as they are (they may be sizes).
+    """
+    if isinstance(value, (list, np.ndarray, np.generic, float)):
+        return jnp.asarray(value)
+    if isinstance(value, tuple) and value and all(isinstance(v, (int, float, np.generic)) for v in value):
+        if any(isinstance(v, (float, np.floating)) for v in value):
+            return jnp.asarray(value)
+    return value
+
+
+def user_name(graph: Graph, name: str) -> str:
+    """The model variable a pass-created node stands for (``x_unconstrained`` -> ``x``)."""
+    seen = {name}
+    while name in graph.nodes:
+        node = graph.nodes[name]["node"]
+        origin = next((node.get_info(k) for k in ("unconstrained_of", "decentered_of") if node.get_info(k)), None)
+        if origin is None or origin in seen:
+            break
+        seen.add(origin)
+        name = origin
+    return name
+
+
+def prepare(
+    model: Model | Graph,
+    args: tuple,
+    kwargs: dict[str, Any],
+    passes: Sequence[Any] = (),
+) -> "Problem":
+    """Bind a call ``(model, *args, **kwargs)``, condition, check and apply ``passes``.
+
+    Keywords naming a model argument are arguments; keywords naming a random
+    variable (or layer) are observed values.
+
+    Raises
+    ------
+    ModelError
+        A missing argument, an unknown keyword, a parameter node (trained with
+        ``pg.fit``, not sampled), or no latent variable left to sample.
+    """
+    model = as_model(model)
+    bound, values = model.bind(args, kwargs)
+    _check_arguments(model, bound)
+    bound = {k: as_value(v) for k, v in bound.items()}
+    observed = {k: as_value(v) for k, v in values.items()}
+    conditioned = observe(model.graph, **observed) if observed else model.graph.copy()
+    for node in conditioned.objs(Parameter):
+        raise ModelError(
+            f"'{node.name}' is a trainable Parameter node: sampling needs a prior on every unknown",
+            node=node.name,
+            model=model.name,
+            location=node.location,
+            hint="train parameters with pg.fit, or give the variable a prior with `<~`",
+        )
+    if not latent_names(conditioned):
+        raise ModelError(
+            "there is no latent random variable left to sample: every random variable is observed",
+            model=model.name,
+            hint="use pg.logpdf to evaluate the density of fully observed data",
+        )
+    graph = compose(*passes)(conditioned) if passes else conditioned
+    return Problem(model, conditioned, graph, bound, observed)
+
+
+class Problem:
+    """A conditioned, transformed model with its compiled functions (see module docstring).
+
+    Attributes
+    ----------
+    model
+        The model as the user gave it.
+    conditioned
+        Its graph with the observed values bound (before the evaluator's passes).
+    graph
+        The graph after the evaluator's passes; ``logdensity`` is its density.
+    args, observed
+        The model's arguments and the observed values (name -> value).
+    latents
+        The keys of a position: the unobserved random variables of ``graph``.
+    names
+        The keys of ``constrain(position)``: the model's latent random variables
+        and deterministic nodes.
+    """
+
+    def __init__(self, model: Model, conditioned: Graph, graph: Graph, args: dict[str, Any],
+                 observed: dict[str, Any]) -> None:
+        self.model = model
+        self.conditioned = conditioned
+        self.graph = graph
+        self.args = args
+        self.observed = observed
+        self.latents: tuple[str, ...] = tuple(value_inputs(graph))
+        latent = set(latent_names(conditioned))
+        self.names: tuple[str, ...] = tuple(
+            n for n in conditioned.order()
+            if n in latent or isinstance(conditioned.nodes[n]["node"], Deterministic)
+        )
+        self._argkw = {ident(k): v for k, v in args.items()}
+        self._logpdf = generate(graph, "logpdf", given=self.latents)
+        self._terms = generate(graph, "logpdf", given=self.latents, terms=True, label="logpdf_terms",
+                               doc="Log-density terms of {model}, one per node.")
+        self._determ = generate(graph, "sample", given=self.latents, label="deterministics", takes_key=False,
+                                doc="Compute the deterministic nodes of {model} from the values of its random variables.")
+        self.logdensity = jax.jit(self._logdensity)
+        self.logdensity_terms = jax.jit(self._logdensity_terms)
+        self.shapes = self._probe()
+
+    # -- compiled functions ------------------------------------------------------------------
+    def _values(self, position: dict[str, Any]) -> dict[str, Any]:
+        return {ident(k): _weights(position[k]) for k in self.latents}
+
+    def _logdensity(self, position: dict[str, Any]) -> jax.Array:
+        return call_mapped(self._logpdf, **self._argkw, **self._values(position))
+
+    def _logdensity_terms(self, position: dict[str, Any]) -> dict[str, jax.Array]:
+        return call_mapped(self._terms, **self._argkw, **self._values(position))
+
+    def constrain(self, position: dict[str, Any]) -> dict[str, Any]:
+        """The model's latent variables and deterministic nodes at ``position`` (traceable)."""
+        computed = call_mapped(self._determ, **self._argkw, **self._values(position))
+        return {n: computed[n] if n in computed else position[n] for n in self.names}
+
+    def source(self, which: str = "logdensity") -> str:
+        """Generated source of ``"logdensity"``, ``"terms"`` or ``"constrain"``."""
+        return {"logdensity": self._logpdf, "terms": self._terms, "constrain": self._determ}[which].source
+
+    # -- shapes and data checks ------------------------------------------------------------------
+    def _latent_dependent(self, name: str) -> bool:
+        graph = self.graph
+        return any(
+            isinstance(graph.nodes[a]["node"], (RandomVariable, Layer)) and graph.nodes[a]["node"].observed is None
+            for a in nx.ancestors(graph, name)
+        )
+
+    def _probe(self) -> dict[str, jax.ShapeDtypeStruct]:
+        """Run the model once with zeros for the latents: shapes, discreteness, observed-data checks."""
+        graph = self.graph
+        probed: dict[str, Any] = {}
+
+        def probe(d: Any, name: str) -> jax.Array:
+            node = graph.nodes[name]["node"]
+            if not pg_dist.is_distribution(d):
+                raise ModelError(
+                    f"the right side of `<~` is a {type(d).__name__}, not a distribution",
+                    node=user_name(graph, name), model=graph.name, location=node.location,
+                )
+            if pg_dist.is_discrete(d):
+                shown = user_name(graph, name)
+                raise ModelError(
+                    f"'{shown}' is a discrete latent variable ({type(d).__name__}); gradient-based samplers "
+                    "such as NUTS need continuous latent variables",
+                    node=shown, model=graph.name, location=node.location,
+                    hint=f"observe it (pg.sample(..., {ident(shown)}=values)) or marginalise it out: sum its "
+                    "values out of the likelihood with jax.scipy.special.logsumexp and add the result "
+                    "with pg.factor",
+                )
+            probed[name] = d
+            return jnp.zeros(d.shape(), dtype=jnp.result_type(float))
+
+        def check(d: Any, value: Any, name: str) -> Any:
+            _check_observed(graph, name, d, value, self._latent_dependent(name))
+            return value
+
+        replacements = {}
+        for name in graph.nodes:
+            node = graph.nodes[name]["node"]
+            if isinstance(node, RandomVariable):
+                if node.observed is None:
+                    expr = f"{_PROBE}({node.dist}, {name!r})"
+                else:
+                    expr = f"{_CHECK}({node.dist}, {node.observed}, {name!r})"
+                replacements[name] = [Deterministic(name, expr=expr, location=node.location, info=node.info)]
+        from ..passes import rebuild
+
+        probe_graph = rebuild(graph, replacements, env={_PROBE: probe, _CHECK: check})
+        fn = generate(probe_graph, "sample", label="probe", takes_key=True)
+        values = call_mapped(fn, jax.random.key(0), **self._argkw)
+        shapes = {}
+        for name in self.latents:
+            leaf = _weights(values[name])
+            shapes[name] = jax.tree.map(lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), leaf)
+        return shapes
+
+    # -- initial values ------------------------------------------------------------------------------
+    def draw_uniform(self, rng_key: Any, num_chains: int, radius: float = 2.0) -> dict[str, Any]:
+        """Positions uniform in ``(-radius, radius)``, one per chain (leading axis)."""
+        leaves, treedef = jax.tree.flatten(self.shapes)
+        keys = jax.random.split(rng_key, len(leaves))
+        drawn = [
+            jax.random.uniform(k, (num_chains, *s.shape), dtype=s.dtype, minval=-radius, maxval=radius)
+            for k, s in zip(keys, leaves)
+        ]
+        return jax.tree.unflatten(treedef, drawn)
+
+    def initial_positions(self, rng_key: Any, num_chains: int, *, radius: float = 2.0,
+                          max_tries: int = 20) -> dict[str, Any]:
+        """Starting points with a finite log density and gradient, one per chain.
+
+        Raises
+        ------
+        ModelError
+            No start found; the message names the node whose log-density term
+            (or its gradient) is not finite.
+        """
+        check = jax.jit(jax.vmap(jax.value_and_grad(self.logdensity)))
+        key, sub = jax.random.split(rng_key)
+        position = self.draw_uniform(sub, num_chains, radius)
+        for _ in range(max_tries):
+            lp, grad = check(position)
+            ok = jnp.isfinite(lp)
+            for leaf in jax.tree.leaves(grad):
+                ok = ok & jnp.all(jnp.isfinite(leaf.reshape(num_chains, -1)), axis=1)
+            if bool(jnp.all(ok)):
+                return position
+            key, sub = jax.random.split(key)
+            fresh = self.draw_uniform(sub, num_chains, radius)
+            position = jax.tree.map(
+                lambda old, new: jnp.where(ok.reshape((-1,) + (1,) * (old.ndim - 1)), old, new), position, fresh
+            )
+        bad = int(np.argmin(np.asarray(ok)))
+        raise self.diagnose(jax.tree.map(lambda v: v[bad], position), tries=max_tries, radius=radius)
+
+    def diagnose(self, position: dict[str, Any], *, tries: int = 1, radius: float = 2.0) -> ModelError:
+        """The error for a position whose log density or gradient is not finite."""
+        graph = self.graph
+        terms = {k: float(v) for k, v in self.logdensity_terms(position).items()}
+        where = f"at {tries} random initial value(s) uniform in (-{radius:g}, {radius:g}) (unconstrained space)"
+        bad = [(n, v) for n, v in terms.items() if not np.isfinite(v)]
+        what = "is"
+        if not bad:
+            for name in terms:
+                grad = jax.grad(lambda p, n=name: self.logdensity_terms(p)[n])(position)
+                if not all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grad)):
+                    bad.append((name, float("nan")))
+                    what = "has a gradient that is"
+                    break
+        if not bad:
+            return ModelError(f"the log density is not finite {where}", model=graph.name)
+        name, value = bad[0]
+        node = graph.nodes[name]["node"]
+        shown = user_name(graph, name)
+        if isinstance(node, RandomVariable) and node.observed is not None:
+            hint = ("check the observed values and the parameters of its distribution (e.g. a scale that "
+                    "is not positive, a probability outside [0, 1]); values outside the support have density 0")
+        elif isinstance(node, Factor):
+            hint = "the factor's expression is -inf or nan there; make it finite wherever the other variables may go"
+        else:
+            hint = ("check the parameters of its distribution (a scale must be positive, probabilities in "
+                    "[0, 1]...) and the model arguments they use")
+        others = [user_name(graph, n) for n, _ in bad[1:]]
+        also = f" (also not finite: {', '.join(others)})" if others else ""
+        return ModelError(
+            f"the log density {what} not finite {where}: the term of '{shown}' is {value}{also}",
+            node=shown, model=graph.name, location=node.location, hint=hint,
+        )
+
+
+def _weights(value: Any) -> Any:
+    return getattr(value, "__ppgraph_weights__", lambda: value)()
+
+
+def _support_is_static(d: Any) -> bool:
+    support = inspect.getattr_static(type(d), "support", None)
+    return isinstance(support, pg_dist.constraints.Constraint) and not isinstance(
+        support, pg_dist.constraints._Dependent
+    )
+
+
+def _check_observed(graph: Graph, name: str, d: Any, value: Any, latent_dependent: bool) -> None:
+    """Raise :class:`SupportError` for an observed value of a wrong dtype or outside the support."""
+    node = graph.nodes[name]["node"]
+    if not pg_dist.is_distribution(d) or not hasattr(value, "dtype") and not isinstance(value, (int, float, bool)):
+        return
+    value = jnp.asarray(value)
+    dname = type(d).__name__
+    if pg_dist.is_discrete(d) and not (jnp.issubdtype(value.dtype, jnp.integer) or value.dtype == jnp.bool_):
+        fractional = ~jnp.isfinite(value) | (value != jnp.round(value))
+        problem = None
+        if bool(jnp.any(fractional)):
+            idx = _first(fractional)
+            problem = f"has non-integer values (e.g. {float(value[idx])} at index {idx})"
+        else:
+            try:
+                d.log_prob(value)
+            except TypeError as err:
+                problem = f"cannot be used as integers here ({str(err).splitlines()[0]})"
+        if problem is not None:
+            raise SupportError(
+                f"the observed value has dtype {value.dtype} and {problem}, but {dname} is a distribution "
+                "over integers",
+                node=name, model=graph.name, location=node.location,
+                hint=f"pass integers, e.g. {ident(name)}=jnp.asarray(data, dtype=jnp.int32)",
+            )
+    if latent_dependent and not _support_is_static(d):
+        return  # the support moves with latent variables: judged by the log density at initialisation
+    try:
+        inside = jnp.asarray(d.support(value))
+    except Exception:  # a shape problem: reported by the log density with the node named
+        return
+    if not bool(jnp.all(inside)):
+        idx = _first(~inside)
+        shown = value[idx] if inside.ndim and value.ndim >= inside.ndim else value
+        raise SupportError(
+            f"the observed value lies outside the support of {dname} ({_describe(d.support)}): "
+            f"{int(np.size(inside) - np.count_nonzero(np.asarray(inside)))} of {np.size(inside)} value(s), "
+            f"e.g. {np.asarray(shown).tolist()} at index {idx}",
+            node=name, model=graph.name, location=node.location,
+            hint="fix the data, or choose a distribution whose support contains it",
+        )
+
+
+def _first(mask: Any) -> tuple[int, ...]:
+    mask = np.asarray(mask)
+    if mask.ndim == 0:
+        return ()
+    return tuple(int(i) for i in np.argwhere(mask)[0])
+
+
+def _describe(constraint: Any) -> str:
+    text = type(constraint).__name__.lstrip("_")
+    lower = getattr(constraint, "lower_bound", None)
+    upper = getattr(constraint, "upper_bound", None)
+    if lower is not None or upper is not None:
+        def show(v: Any) -> str:
+            return np.array2string(np.asarray(v), threshold=6) if v is not None else "..."
+
+        text += f" [{show(lower)}, {show(upper)}]"
+    return text
