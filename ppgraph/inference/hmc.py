@@ -129,7 +129,8 @@ class _BlackJAXHMC:
                 )
                 record = self._record(problem, state, info, step_size)
                 j = jnp.maximum(i - num_warmup, 0)
-                buffers = jax.tree.map(lambda b, v: jax.lax.dynamic_update_index_in_dim(b, v, j, 0), buffers, record)
+                buffers = jax.tree.map(lambda b, v: jax.lax.dynamic_update_index_in_dim(b, jnp.asarray(v, b.dtype), j, 0),
+                                       buffers, record)  # int64 stats under jax_enable_x64
                 bar.tick()
                 return (state, adapt, buffers), None
 
