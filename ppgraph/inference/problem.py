@@ -46,7 +46,7 @@ import networkx as nx
 import numpy as np
 
 from .. import dist as pg_dist
-from ..codegen import call_mapped, generate
+from ..codegen import call_mapped, generate, node_error
 from ..compile import _check_arguments, latent_names, value_inputs
 from ..errors import ModelError, SupportError
 from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
@@ -239,7 +239,13 @@ class Problem:
 
         probe_graph = rebuild(graph, replacements, env={_PROBE: probe, _CHECK: check})
         fn = generate(probe_graph, "sample", label="probe", takes_key=True)
-        values = call_mapped(fn, jax.random.key(0), **self._argkw)
+        try:
+            values = call_mapped(fn, jax.random.key(0), **self._argkw)
+        except ModelError as err:
+            cause = err.__cause__
+            if isinstance(err, SupportError) or cause is None or err.node not in graph.nodes:
+                raise
+            raise node_error(graph, err.node, cause, "logpdf") from cause
         shapes = {}
         for name in self.latents:
             leaf = _weights(values[name])
@@ -324,8 +330,17 @@ def _weights(value: Any) -> Any:
     return getattr(value, "__ppgraph_weights__", lambda: value)()
 
 
+def _unwrap(d: Any) -> Any:
+    """The distribution under ``.expand()`` / ``.to_event()`` / ``.mask()`` wrappers."""
+    from numpyro.distributions import ExpandedDistribution, Independent, MaskedDistribution
+
+    while isinstance(d, (ExpandedDistribution, Independent, MaskedDistribution)):
+        d = d.base_dist
+    return d
+
+
 def _support_is_static(d: Any) -> bool:
-    support = inspect.getattr_static(type(d), "support", None)
+    support = inspect.getattr_static(type(_unwrap(d)), "support", None)
     return isinstance(support, pg_dist.constraints.Constraint) and not isinstance(
         support, pg_dist.constraints._Dependent
     )
@@ -337,7 +352,7 @@ def _check_observed(graph: Graph, name: str, d: Any, value: Any, latent_dependen
     if not pg_dist.is_distribution(d) or not hasattr(value, "dtype") and not isinstance(value, (int, float, bool)):
         return
     value = jnp.asarray(value)
-    dname = type(d).__name__
+    dname = type(_unwrap(d)).__name__
     if pg_dist.is_discrete(d) and not (jnp.issubdtype(value.dtype, jnp.integer) or value.dtype == jnp.bool_):
         fractional = ~jnp.isfinite(value) | (value != jnp.round(value))
         problem = None

@@ -106,3 +106,10 @@ def regression(x):
     mean = alpha + beta * x
     y <~ dist.Normal(mean, sigma)
     return y
+
+
+@pg.model
+def impossible():
+    mu <~ dist.Normal(0.0, 1.0)
+    wall <~ pg.factor(jnp.where(mu > 100.0, 0.0, -jnp.inf))
+    return mu
