@@ -40,7 +40,7 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,9 +151,10 @@ class FitResult:
         The loss (negative ELBO estimate; the negative log joint density when
         there are no latent variables) of every step, a numpy array.
     model
-        The model with the trained weights fixed (``observe`` for layers, a
-        constant for hand-made parameters): ``pg.sample(result.model, key, data...)``
-        runs NUTS on the remaining latent variables.
+        The model with the trained weights fixed (each layer / parameter a
+        constant node holding the trained network / value, as with ``do``):
+        ``pg.sample(result.model, key, data...)`` runs NUTS on the remaining
+        latent variables.
     weights
         Parameter name -> raw trained value (a layer's weights pytree).
     """
@@ -175,6 +176,16 @@ class FitResult:
 # ------------------------------------------------------------------------------------------------
 # the objective
 # ------------------------------------------------------------------------------------------------
+def _upstream(graph: Graph, targets: Iterable[str]) -> Graph:
+    """The subgraph of ``targets`` and their ancestors (what computing them needs)."""
+    keep: set[str] = set()
+    for name in targets:
+        keep |= {name, *nx.ancestors(graph, name)}
+    sub = graph.subgraph([n for n in graph.nodes if n in keep]).copy()
+    sub.graph["returns"] = None
+    return sub
+
+
 def _is_array(value: Any) -> bool:
     return isinstance(value, (np.ndarray, jax.Array)) and np.ndim(value) >= 1
 
@@ -355,7 +366,8 @@ class FitProblem:
             ugraph, "logpdf", given=[*latents, *params, *given_observed], terms=True, label="fit_terms",
             doc="Log-density terms of {model} for pg.fit (trainable weights and unconstrained latents given).",
         )
-        init_fn = generate(ugraph, "sample", label="fit_init", doc="Initial values of {model} for pg.fit.")
+        init_fn = generate(_upstream(ugraph, [*latents, *params]), "sample", label="fit_init",
+                           doc="Initial values of {model} for pg.fit.")
         return cls(
             model=model, graph=ugraph, terms=terms, init_fn=init_fn, latents=latents, constrained=constrained,
             parameters=params, static=static, data=data, batched=batched, scaled=scaled,
@@ -405,7 +417,7 @@ class FitProblem:
     # -- the objective --------------------------------------------------------------------------
     def init(self, rng_key: jax.Array) -> dict[str, dict[str, Any]]:
         """Initial state: parameters from their ``init``, variational means at the prior median, scales 0.1."""
-        arguments = {ident(a) for a in self.graph.arguments()}
+        arguments = {ident(a) for a in self.init_fn.graph.arguments()}
         inputs = {k: v for k, v in {**self.static, **self.data}.items() if k in arguments}
         keys = jax.random.split(rng_key, NUM_INIT_DRAWS)
         draws = jit_call(self.init_fn, inputs, keys=keys)
@@ -481,11 +493,7 @@ class FitProblem:
         self, targets: tuple[str, ...], params: dict[str, Any]
     ) -> Callable[[dict[str, jax.Array]], dict[str, Any]]:
         """A function of the unconstrained latents computing the nodes ``targets`` (parameters fixed)."""
-        keep: set[str] = set()
-        for name in targets:
-            keep |= {name, *nx.ancestors(self.graph, name)}
-        sub = self.graph.subgraph([n for n in self.graph.nodes if n in keep]).copy()
-        sub.graph["returns"] = None
+        sub = _upstream(self.graph, targets)
         outputs = {}
         for name in targets:  # given nodes are not outputs: copy them into fresh deterministic nodes
             if name in self.latents or name in self.parameters:
@@ -534,13 +542,15 @@ class FitProblem:
 # fixing the trained values in the user's model
 # ------------------------------------------------------------------------------------------------
 def fixed_model(graph: Graph, trained: dict[str, Any]) -> Model:
-    """``graph`` with trained values fixed: layers observed at their trained network, parameters made constants."""
-    layers = {n: v for n, v in trained.items() if n in graph.nodes and isinstance(graph.obj(n), Layer)}
-    if layers:
-        graph = observe(graph, **layers)
+    """``graph`` with trained values fixed: each layer or parameter becomes a constant node.
+
+    Like ``do``, the node is cut from its parents and its prior term leaves the
+    log density; unlike ``do`` on a layer, the constant is the trained *network*
+    (callable), so later expressions such as ``net(x)`` work unchanged.
+    """
     replacements, env = {}, {}
     for name, value in trained.items():
-        if name not in graph.nodes or not isinstance(graph.obj(name), Parameter):
+        if name not in graph.nodes or not isinstance(graph.obj(name), (Layer, Parameter)):
             continue
         node = graph.obj(name)
         const, i = f"{ident(name)}_fitted", 1
@@ -549,7 +559,7 @@ def fixed_model(graph: Graph, trained: dict[str, Any]) -> Model:
             const = f"{ident(name)}_fitted{i}"
         env[const] = value
         info = dict(node.info)
-        info["fitted"] = const
+        info.update(fitted=const, intervened=node.kind)
         replacements[name] = [
             Deterministic(name, expr=const, location=node.location, info=tuple(sorted(info.items())))
         ]
