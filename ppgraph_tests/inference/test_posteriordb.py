@@ -290,6 +290,25 @@ def _check_against_reference(samples: dict, reference: dict) -> list[str]:
     return failures
 
 
+def test_reference_check_passes_exact_draws_and_catches_errors():
+    """The slow tests' criterion accepts independent draws from the reference and rejects small errors."""
+    reference = PORTS["kidscore_momiq"].reference()
+    p = reference["parameters"]
+    rng = np.random.default_rng(0)
+
+    def draws(shift=0.0, stretch=1.0):
+        beta = np.stack([rng.normal(p[f"beta[{i}]"]["mean"], p[f"beta[{i}]"]["sd"], (4, 1000)) for i in (1, 2)], -1)
+        beta[..., 1] = p["beta[2]"]["mean"] + shift * p["beta[2]"]["sd"] + (beta[..., 1] - p["beta[2]"]["mean"])
+        sigma = p["sigma"]["mean"] + stretch * rng.normal(0.0, p["sigma"]["sd"], (4, 1000))
+        return {"beta": beta, "sigma": sigma}
+
+    assert _check_against_reference(draws(), reference) == []
+    shifted = _check_against_reference(draws(shift=0.3), reference)
+    assert len(shifted) == 1 and shifted[0].startswith("beta[2]: mean")
+    stretched = _check_against_reference(draws(stretch=1.25), reference)
+    assert len(stretched) == 1 and stretched[0].startswith("sigma: sd")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", REFERENCE_PORTS)
 def test_nuts_recovers_reference_posterior(name):
