@@ -58,6 +58,8 @@ class Settings:
         NUTS settings, the same for every framework.
     nuts_repeats
         Independent NUTS runs per framework and model (different seeds; median reported).
+    bnn_nuts
+        (warmup, draws, chains) of NUTS on the Bayesian MLP.
     fit_steps
         Training steps timed for ``pg.fit`` and the hand-written Optax loop.
     """
@@ -72,14 +74,16 @@ class Settings:
     num_samples: int
     num_chains: int
     nuts_repeats: int
+    bnn_nuts: tuple[int, int, int]
     fit_steps: int
 
 
 QUICK = Settings("quick", rounds=3, number=20, startup_repeats=1, chain_sizes=(10, 30, 100),
-                 xla_timeout=30.0, num_warmup=50, num_samples=50, num_chains=2, nuts_repeats=1, fit_steps=50)
+                 xla_timeout=30.0, num_warmup=50, num_samples=50, num_chains=2, nuts_repeats=1,
+                 bnn_nuts=(30, 30, 2), fit_steps=100)
 FULL = Settings("full", rounds=15, number=100, startup_repeats=3, chain_sizes=(100, 1000, 10000),
-                xla_timeout=90.0, num_warmup=1000, num_samples=1000, num_chains=4, nuts_repeats=2,
-                fit_steps=1000)
+                xla_timeout=90.0, num_warmup=1000, num_samples=1000, num_chains=4, nuts_repeats=1,
+                bnn_nuts=(300, 300, 4), fit_steps=2000)
 
 
 def block(out: Any) -> Any:

@@ -1,0 +1,307 @@
+"""Render the raw benchmark results (JSON) as ``docs/benchmarks.md``.
+
+The markdown is generated from the JSON alone, so a partial re-run
+(``--only NAME``) merges into the JSON and re-renders every section.  The
+hand-written analysis lives in ``benchmarks/findings.md`` and is appended.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render"]
+
+FINDINGS = Path(__file__).with_name("findings.md")
+
+SECTION_TITLES = {
+    "logpdf": "1. Log density + gradient per call (issue 2)",
+    "startup": "2. Model definition to first value, and ppgraph's own cost on large graphs (issue 2)",
+    "nuts": "3. End-to-end NUTS (issue 3)",
+    "bnn": "4. Bayesian neural networks (issue 4)",
+}
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f}"
+
+
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) else f"{seconds:.3f}"
+
+
+def _x(value: float | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.2f}x"
+
+
+def _met(flag: bool | None) -> str:
+    return "-" if flag is None else ("met" if flag else "**missed**")
+
+
+def _meta(meta: dict[str, Any]) -> list[str]:
+    return [
+        f"Run: `{meta['command']}` on {meta['date']} ({meta['settings']} settings, {meta['duration']:.0f} s).  ",
+        f"Load before: `{meta['load_before']}`; after: `{meta['load_after']}`.",
+        "",
+    ]
+
+
+def _logpdf(sec: dict[str, Any]) -> list[str]:
+    res = sec["results"]
+    t = res["target"]
+    out = [
+        "Median time per call of `jax.jit(jax.value_and_grad(f))` (microseconds; interquartile range in "
+        "the JSON).  All variants are timed interleaved in the same process.",
+        "",
+        "Constrained space: ppgraph's `pg.logpdf(model)` against a hand-written JAX density "
+        "(`jax.scipy.stats`), and against a hand-written function that calls the same "
+        "`numpyro.distributions` log densities the generated code calls (this isolates the cost of "
+        "code generation from the cost of the density library).",
+        "",
+        "| model | hand-written JAX | hand-written, numpyro dists | ppgraph | ppgraph / hand-written "
+        "| ppgraph / numpyro dists | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in res["models"].items():
+        m = {k: v["median"] for k, v in r["times"].items()}
+        out.append(
+            f"| {name} | {_us(m['handwritten'])} | {_us(m['handwritten_dists'])} | {_us(m['ppgraph'])} "
+            f"| {_x(r['ratio_vs_handwritten'])} | {_x(r['ratio_vs_handwritten_dists'])} "
+            f"| {_met(r['ratio_vs_handwritten'] <= t)} (<= {t:.2f}x) |"
+        )
+    out += [
+        "",
+        "Unconstrained space (what NUTS runs on): ppgraph's density after `observe(y=...)` + "
+        "`to_unconstrained` against the hand-written unconstrained density (log transform, log-Jacobian "
+        "by hand) and NumPyro's `initialize_model(...).potential_fn` (negated).",
+        "",
+        "| model | hand-written JAX | NumPyro potential_fn | ppgraph | ppgraph / hand-written "
+        "| ppgraph / NumPyro | ppgraph / faster | target |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for name, r in res["models"].items():
+        m = {k: v["median"] for k, v in r["times"].items()}
+        out.append(
+            f"| {name} | {_us(m['handwritten_unconstrained'])} | {_us(m['numpyro_potential'])} "
+            f"| {_us(m['ppgraph_unconstrained'])} | {_x(r['ratio_unconstrained_vs_handwritten'])} "
+            f"| {_x(r['ratio_unconstrained_vs_numpyro'])} | {_x(r['ratio_unconstrained_vs_best'])} "
+            f"| {_met(r['ratio_unconstrained_vs_best'] <= t)} (<= {t:.2f}x) |"
+        )
+    out += ["", "Models:", ""] + [f"- `{n}`: {r['description']}" for n, r in res["models"].items()]
+    return out
+
+
+def _startup(sec: dict[str, Any]) -> list[str]:
+    res = sec["results"]
+    out = [
+        "Seconds from the model definition to the first compiled log-density value (median of the "
+        "repeats; one untimed round first).  ppgraph: `pg.model(fn)` + `pg.logpdf` + first call. "
+        "NumPyro: `initialize_model` + first call of `jax.jit(potential_fn)`. Hand-written: first call "
+        "of the jitted density (JAX trace + XLA compile only, the floor for both).",
+        "",
+        "| model | ppgraph | NumPyro | hand-written | ppgraph / NumPyro |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in res["first_value"].items():
+        m = r["median"]
+        out.append(f"| {name} | {_s(m['ppgraph'])} | {_s(m['numpyro'])} | {_s(m['handwritten'])} "
+                   f"| {_x(r['ratio_vs_numpyro'])} |")
+    out += [
+        "",
+        "Chain graphs `x0 ~ Normal(0, 1)`, `x_i ~ Normal(x_{i-1}, 1)` built with `GraphBuilder` "
+        "(seconds).  ppgraph's own phases: build (the builder calls), validate (`build()`: copy + "
+        "validate), codegen (`generate()`: walk, rules, render, Python `compile`, `exec`; the Python "
+        "`compile` of the generated source is also timed alone).  JAX trace + lowering and XLA compile "
+        "of the generated logpdf run in a subprocess with a timeout.",
+        "",
+        "| nodes | build | validate | codegen + exec | (Python compile alone) | ppgraph total "
+        "| s per 1,000 nodes | JAX trace + lower | XLA compile |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for n, r in res["chain"].items():
+        p, x = r["ppgraph"], r["xla"]
+        if "timeout" in x:
+            trace = compile_ = f"timeout ({x['timeout']:.0f} s)"
+        elif "skipped" in x:
+            trace = compile_ = f"not run: {x['skipped']}"
+        elif "error" in x:
+            trace = compile_ = f"error: {x['error']}"
+        else:
+            trace, compile_ = _s(x["trace_lower"]), _s(x["xla_compile"])
+        out.append(
+            f"| {int(n):,} | {_s(p['build'])} | {_s(p['validate'])} | {_s(p['codegen'])} "
+            f"| {_s(p['python_compile'])} | {_s(p['total'])} | {_s(p['total'] / int(n) * 1000)} "
+            f"| {trace} | {compile_} |"
+        )
+    growth = ", ".join(f"{g:.2f}" for g in res["chain_growth"])
+    largest = max(res["chain"], key=int)
+    met = res["chain_largest_total"] < 5.0 and int(largest) >= 10000
+    out += [
+        "",
+        f"Growth (time ratio / size ratio between consecutive sizes; 1.00 = linear): {growth}.  "
+        f"{int(largest):,} nodes in {res['chain_largest_total']:.2f} s: "
+        f"{_met(met) if int(largest) >= 10000 else 'not measured at 10,000 nodes in this run'} "
+        "(target: linear, 10,000 nodes under 5 s).",
+    ]
+    return out
+
+
+def _nuts(sec: dict[str, Any]) -> list[str]:
+    res = sec["results"]
+    s = res["settings"]
+    out = [
+        f"{s['num_chains']} chains x ({s['num_warmup']} warmup + {s['num_samples']} draws), the same for "
+        f"every framework; {s['repeats']} seed(s) each, median reported.  Wall time is end to end "
+        "(compile included).  min-ESS = minimum bulk ESS (ArviZ) over every element of every latent "
+        "parameter.  ppgraph: `pg.sample`; NumPyro: `MCMC(NUTS)` with `chain_method=\"vectorized\"`; "
+        "BlackJAX: `window_adaptation` + `nuts`, vmapped chains, on the hand-written JAX density.",
+        "",
+    ]
+    if not res["ppgraph_available"]:
+        out += ["**ppgraph's `pg.sample` was not available when this ran: its columns are pending.**", ""]
+    out += [
+        "| model | framework | wall (s) | min-ESS | min-ESS/s | divergences |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for name, r in res["models"].items():
+        for fw, v in r["summary"].items():
+            err = f" (errors: {'; '.join(v['errors'])})" if v["errors"] else ""
+            out.append(f"| {name} | {fw}{err} | {_s(v['wall'])} | {v['min_ess']:.0f} | {v['ess_per_s']:.2f} "
+                       f"| {v['divergences']} |")
+    out += [
+        "",
+        "| model | ESS/s ppgraph / NumPyro (target >= 1) | ESS/s ppgraph / BlackJAX (target >= 0.91) "
+        "| wall ppgraph / NumPyro | wall ppgraph / BlackJAX | target |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for name, r in res["models"].items():
+        out.append(f"| {name} | {_x(r.get('ess_per_s_vs_numpyro'))} | {_x(r.get('ess_per_s_vs_blackjax'))} "
+                   f"| {_x(r.get('wall_vs_numpyro'))} | {_x(r.get('wall_vs_blackjax'))} | {_met(r.get('met'))} |")
+    return out
+
+
+def _bnn(sec: dict[str, Any]) -> list[str]:
+    res = sec["results"]
+    out: list[str] = []
+    for part in res.get("pending", []):
+        out += [f"**Pending: {part}**", ""]
+    lp = res.get("logpdf")
+    if lp:
+        m = {k: v["median"] for k, v in lp["times"].items()}
+        out += [
+            f"Log density + gradient per call, {lp['description']} (microseconds, median, interleaved).",
+            "",
+            "| hand-written JAX | NumPyro (explicit weight sites) | ppgraph | ppgraph / hand-written "
+            "| ppgraph / NumPyro | target |",
+            "|---:|---:|---:|---:|---:|---|",
+            f"| {_us(m['handwritten'])} | {_us(m['numpyro'])} | {_us(m['ppgraph'])} "
+            f"| {_x(lp['ratio_vs_handwritten'])} | {_x(lp['ratio_vs_numpyro'])} "
+            f"| {_met(lp['ratio_vs_handwritten'] <= lp['target'])} (<= {lp['target']:.2f}x hand-written) |",
+            "",
+        ]
+    nuts = res.get("nuts")
+    if nuts:
+        out += [
+            f"NUTS on {nuts['description']}: {nuts['settings']}.",
+            "",
+            "| framework | wall (s) | min-ESS | min-ESS/s | divergences |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for fw, v in nuts["summary"].items():
+            err = f" (errors: {'; '.join(v['errors'])})" if v.get("errors") else ""
+            out.append(f"| {fw}{err} | {_s(v.get('wall'))} | {v.get('min_ess', float('nan')):.0f} "
+                       f"| {v.get('ess_per_s', float('nan')):.2f} | {v.get('divergences')} |")
+        out += ["", f"ESS/s ppgraph / NumPyro: {_x(nuts.get('ess_per_s_vs_numpyro'))} (target >= 1): "
+                    f"{_met(nuts.get('met'))}.", ""]
+    fit = res.get("fit")
+    if fit:
+        out += [
+            f"Training steps per second, {fit['description']}.",
+            "",
+            "| hand-written Optax loop | pg.fit | hand-written / pg.fit | target |",
+            "|---:|---:|---:|---|",
+            f"| {fit['handwritten_steps_per_s']:.0f} | {fit['ppgraph_steps_per_s']:.0f} "
+            f"| {_x(fit['slowdown'])} | {_met(fit['met'])} (<= {fit['target']:.2f}x) |",
+            "",
+        ]
+    return out
+
+
+RENDERERS = {"logpdf": _logpdf, "startup": _startup, "nuts": _nuts, "bnn": _bnn}
+
+
+def _summary(data: dict[str, Any]) -> list[str]:
+    rows = []
+    secs = data["sections"]
+    if "logpdf" in secs:
+        for name, r in secs["logpdf"]["results"]["models"].items():
+            rows.append(f"| logpdf+grad per call, {name} | <= 1.10x of the faster reference "
+                        f"| constrained {_x(r['ratio_vs_handwritten'])}, unconstrained "
+                        f"{_x(r['ratio_unconstrained_vs_best'])} | {_met(r['met'])} |")
+    if "startup" in secs:
+        res = secs["startup"]["results"]
+        largest = max(res["chain"], key=int)
+        if int(largest) >= 10000:
+            rows.append(f"| ppgraph's own time, 10,000-node chain | < 5 s, linear "
+                        f"| {res['chain_largest_total']:.2f} s, growth "
+                        f"{', '.join(f'{g:.2f}' for g in res['chain_growth'])} "
+                        f"| {_met(res['chain_largest_total'] < 5.0)} |")
+    if "nuts" in secs:
+        for name, r in secs["nuts"]["results"]["models"].items():
+            rows.append(f"| NUTS min-ESS/s, {name} | >= NumPyro, >= BlackJAX / 1.10 "
+                        f"| {_x(r.get('ess_per_s_vs_numpyro'))} of NumPyro, {_x(r.get('ess_per_s_vs_blackjax'))} "
+                        f"of BlackJAX | {_met(r.get('met')) if 'met' in r else 'pending'} |")
+    if "bnn" in secs:
+        res = secs["bnn"]["results"]
+        for key, label, target in (("logpdf", "BNN logpdf+grad per call", "<= 1.10x hand-written"),
+                                   ("nuts", "BNN NUTS min-ESS/s", ">= NumPyro"),
+                                   ("fit", "pg.fit steps/s", ">= hand-written Optax / 1.2")):
+            r = res.get(key)
+            if r is None:
+                rows.append(f"| {label} | {target} | - | pending |")
+                continue
+            value = {"logpdf": lambda: _x(r["ratio_vs_handwritten"]) + " of hand-written",
+                     "nuts": lambda: _x(r.get("ess_per_s_vs_numpyro")) + " of NumPyro",
+                     "fit": lambda: _x(r["slowdown"]) + " slower than Optax"}[key]()
+            rows.append(f"| {label} | {target} | {value} | {_met(r.get('met'))} |")
+    return ["| benchmark | target | result | |", "|---|---|---|---|", *rows]
+
+
+def render(data: dict[str, Any]) -> str:
+    """The markdown page for the results ``data`` (see :mod:`benchmarks.run`)."""
+    m = data["machine"]
+    v = m["versions"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `python -m benchmarks.run` (see `benchmarks/README.md`); raw numbers in "
+        "`docs/benchmarks.json`.  Speed is always a ratio against hand-written JAX, NumPyro or "
+        "BlackJAX measured on the same machine in the same run.  A missed target is reported as missed.",
+        "",
+        f"- Command: `{data['command']}`",
+        f"- Date: {data['date']}",
+        f"- Machine: {m['nproc']} CPUs available ({m['cpu']}), {m['platform']}, Python {m['python']}, "
+        f"JAX backend `{m['jax_backend']}`",
+        f"- Versions: jax {v['jax']}, jaxlib {v['jaxlib']}, numpyro {v['numpyro']}, blackjax {v['blackjax']}, "
+        f"optax {v['optax']}, arviz {v['arviz']}, ppgraph {v['ppgraph']} (commit {m['commit']})",
+        f"- Load: the machine was shared with other jobs; `uptime` is recorded before and after each "
+        "section.  Timings under load are noisier; the interleaved timing keeps the ratios fair.",
+        "",
+        "## Targets",
+        "",
+        *_summary(data),
+        "",
+    ]
+    for key, title in SECTION_TITLES.items():
+        sec = data["sections"].get(key)
+        lines += [f"## {title}", ""]
+        if sec is None:
+            lines += ["Not run yet.", ""]
+            continue
+        lines += _meta(sec["meta"]) + RENDERERS[key](sec) + [""]
+    if FINDINGS.exists():
+        lines += [FINDINGS.read_text().rstrip(), ""]
+    return "\n".join(lines)
