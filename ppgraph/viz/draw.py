@@ -228,7 +228,7 @@ def draw_matplotlib(graph: Graph, format: str = "svg", *, shapes: dict | None = 
                         "patchA": texts[u].get_bbox_patch(), "patchB": texts[v].get_bbox_patch(),
                         "ls": "--" if removed else "-"},
         )
-        arrow.set_gid(f"edge:{u}->{v}")
+        arrow.arrow_patch.set_gid(f"edge:{u}->{v}")
     buffer = io.BytesIO()
     fig.savefig(buffer, format=format, bbox_inches="tight")
     return buffer.getvalue()

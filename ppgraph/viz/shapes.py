@@ -242,7 +242,21 @@ def node_shapes(model: Any, *args: Any, **kwargs: Any) -> dict[str, NodeShape]:
     for name, shape in model._cache[key].items():
         result[name] = shape._replace(support=shape.support or result[name].support)
     _default_shapes(graph, {}, result)
+    _observed_shapes(graph, result)
     return result
+
+
+def _observed_shapes(graph: Graph, result: dict[str, NodeShape]) -> None:
+    """Shapes of observed variables from their bound values (data constants of the graph)."""
+    for name in graph.nodes:
+        node = graph.nodes[name]["node"]
+        observed = getattr(node, "observed", None)
+        if isinstance(node, RandomVariable) and observed is not None and result[name].shape is None:
+            try:
+                value = eval(observed, dict(graph.env))  # noqa: S307 - the graph's own constant
+            except Exception:  # depends on other nodes: unknown without data
+                continue
+            result[name] = result[name]._replace(shape=_shape_of(value))
 
 
 def _default_shapes(graph: Graph, inputs: dict[str, Any], result: dict[str, NodeShape]) -> None:
