@@ -52,7 +52,7 @@ class Symbol:
     @property
     def source(self) -> str:
         """Python source of the expression."""
-        return unparse(self._tree)
+        return _canonical(self._tree)
 
     def __repr__(self) -> str:
         return f"Symbol({self.source})"
@@ -255,10 +255,10 @@ class GraphBuilder:
                     model=self._graph.name,
                 )
             return distribution.source
-        return unparse(self._call_tree(self._to_tree(distribution), args, kwargs))
+        return _canonical(self._call_tree(self._to_tree(distribution), args, kwargs))
 
     def _source(self, value: Any) -> str:
-        return unparse(self._to_tree(value))
+        return _canonical(self._to_tree(value))
 
     def _call_tree(self, func: ast.expr, args: tuple, kwargs: dict) -> ast.Call:
         return ast.Call(
@@ -327,6 +327,15 @@ class GraphBuilder:
                 hint="register them with g.constant('X', array) and use the returned symbol",
             )
         raise ModelError(f"cannot use a {type(obj).__name__} in a graph expression", model=self._graph.name)
+
+
+def _canonical(tree: ast.expr) -> str:
+    """Source of ``tree`` as the parser would write it.
+
+    A symbol used twice puts one AST object in two places of a tree, and
+    ``ast.unparse`` then adds redundant parentheses; re-parsing normalises them.
+    """
+    return unparse(parse_expr(unparse(tree)))
 
 
 def _find_in_module(obj: Any, module: Any, deep: bool) -> str | None:
