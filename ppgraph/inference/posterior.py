@@ -150,6 +150,9 @@ class Posterior:
             diag = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
         table = pd.concat([stats, diag[["mcse_mean", "ess_bulk", "ess_tail", "r_hat"]]], axis=1)
         table = table.astype(float)
+        rank = {name: i for i, name in enumerate(self.samples)}
+        rows = sorted(range(len(table)), key=lambda i: (rank.get(str(table.index[i]).split("[")[0], len(rank)), i))
+        table = table.iloc[rows]
         for col in ("ess_bulk", "ess_tail"):
             table[col] = table[col].round(0)
         table = table.round({c: round_to for c in table.columns if c not in ("ess_bulk", "ess_tail", "r_hat")})
@@ -203,7 +206,7 @@ def _is_latent(model: Any, name: str) -> bool:
     from ..ir import Deterministic
 
     graph = getattr(model, "graph", model)
-    return name in graph.nodes and not isinstance(graph.nodes[name]["node"], Deterministic)
+    return not (name in graph.nodes and isinstance(graph.nodes[name]["node"], Deterministic))
 
 
 def _is_array(value: Any) -> bool:
