@@ -3,16 +3,13 @@
 Each posterior in ``../shared/posteriordb/`` that has a reference summary is
 ported here (``docs/posteriordb.md`` maps every port to its Stan model):
 
-=====================================  ==========================  =================================
-posteriordb folder                     port                        what it needs
-=====================================  ==========================  =================================
-eight_schools-eight_schools_noncentered :data:`eight_schools_noncentered` half-Cauchy scale, deterministic ``theta``
-sblrc-blr                              :data:`blr`                 design matrix, half-normal scale
-arK-arK                                :data:`arK`                 lag matrix helper, half-Cauchy scale
-kidiq-kidscore_momiq                   :data:`kidscore_momiq`      improper flat prior (``dist.Flat``)
-gp_pois_regr-gp_pois_regr              :data:`gp_pois_regr`        Cholesky of a GP kernel (float64)
-hmm_example-hmm_example                :data:`hmm_example`         simplex, positive-ordered, ``pg.factor``
-=====================================  ==========================  =================================
+- ``eight_schools-eight_schools_noncentered``: :data:`eight_schools_noncentered`
+  (half-Cauchy scale, deterministic ``theta``);
+- ``sblrc-blr``: :data:`blr` (design matrix, half-normal scale);
+- ``arK-arK``: :data:`arK` (lag-matrix helper, half-Cauchy scale);
+- ``kidiq-kidscore_momiq``: :data:`kidscore_momiq` (improper flat prior ``dist.Flat``);
+- ``gp_pois_regr-gp_pois_regr``: :data:`gp_pois_regr` (Cholesky of a GP kernel; float64);
+- ``hmm_example-hmm_example``: :data:`hmm_example` (simplex, positive-ordered, ``pg.factor``).
 
 :data:`hmm_example_dist` is the same HMM written with a user-defined
 distribution (:class:`NormalHMM`) instead of a factor.
