@@ -25,9 +25,13 @@ REAL_SUPPORT = ("Normal", "StudentT", "Cauchy", "Laplace", "MultivariateNormal",
 def sample_values(spec: ModelSpec, key: jax.Array) -> dict[str, Any]:
     """One joint draw of every random variable, by NumPyro (improper priors get valid values)."""
     improper = spec.improper_values(np.random.default_rng(0))
-    model = numpyro.handlers.substitute(numpyro.handlers.seed(spec.numpyro_model, key), data=improper)
-    trace = numpyro.handlers.trace(model).get_trace()
-    return {name: site["value"] for name, site in trace.items() if site["type"] == "sample"}
+
+    def draw(key: jax.Array) -> dict[str, Any]:
+        model = numpyro.handlers.substitute(numpyro.handlers.seed(spec.numpyro_model, key), data=improper)
+        trace = numpyro.handlers.trace(model).get_trace()
+        return {name: site["value"] for name, site in trace.items() if site["type"] == "sample"}
+
+    return jax.jit(draw)(key)  # one compilation instead of one per eager operation
 
 
 def node_dist(spec: ModelSpec, name: str, values: dict[str, Any]) -> Any:
