@@ -165,11 +165,14 @@ def do(graph: Any, **values: Any) -> Graph:
             replacements[twin] = []
         prev = node.get_info("do")
         const = prev if prev is not None and prev in graph.env else _constant_name(graph, name, "do", set(env))
-        env[const] = getattr(value, "__ppgraph_weights__", lambda: value)()
+        # a layer keeps a network as it is (later expressions call it); plain weights get wrapped
+        network = isinstance(node, Layer) and callable(value) and hasattr(value, "__ppgraph_weights__")
+        env[const] = value if network else getattr(value, "__ppgraph_weights__", lambda: value)()
+        expr = f"{node.spec}.network({const})" if isinstance(node, Layer) and not network else const
         info = dict(node.info)
         info.setdefault("intervened", node.kind)
         info["do"] = const
         replacements[name] = [
-            Deterministic(name, expr=const, location=node.location, info=tuple(sorted(info.items())))
+            Deterministic(name, expr=expr, location=node.location, info=tuple(sorted(info.items())))
         ]
     return rebuild(graph, replacements, env=env, replace_env=True)
