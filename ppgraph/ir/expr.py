@@ -52,15 +52,9 @@ def _parse_cached(source: str) -> ast.expr:
 
 def parse_expr(source: str) -> ast.expr:
     """Parse an expression; the result is a fresh tree the caller may modify."""
-    tree = _parse_cached(source)
-    return _copy(tree)
-
-
-def _copy(tree: ast.AST) -> ast.AST:
-    # ast trees are mutable: hand out copies of the cached parse.
-    import copy
-
-    return copy.deepcopy(tree)
+    # ast trees are mutable, so callers get a fresh tree: parsing again is several
+    # times faster than deep-copying a cached one (it dominated building large graphs).
+    return ast.parse(source, mode="eval").body
 
 
 def unparse(tree: ast.AST) -> str:
