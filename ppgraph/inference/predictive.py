@@ -104,7 +104,7 @@ def sample_predictive(
                   doc="Draw every node of {model} that is not given, from its values given the inputs.")
     downstream = set().union(*(nx.descendants(released, n) for n in latents)) - set(given)
 
-    shape = np.shape(posterior.samples[latents[0]])[:2]
+    shape = np.shape(jax.tree.leaves(posterior.samples[latents[0]])[0])[:2]  # a layer's value is a pytree
     num = int(np.prod(shape))
     flat = {ident(n): jax.tree.map(lambda v: v.reshape((num,) + v.shape[2:]), posterior.samples[n]) for n in latents}
     values = {ident(k): as_value(v) for k, v in {**inputs, **fixed}.items()}
