@@ -117,8 +117,11 @@ def _startup(sec: dict[str, Any]) -> list[str]:
         "`compile` of the generated source is also timed alone).  JAX trace + lowering and XLA compile "
         "of the generated logpdf run in a subprocess with a timeout.",
         "",
+        "Each cell: wall time / CPU time of the process (under load the wall time also counts "
+        "waiting for a CPU; the CPU time is the work ppgraph does).",
+        "",
         "| nodes | build | validate | codegen + exec | (Python compile alone) | ppgraph total "
-        "| s per 1,000 nodes | JAX trace + lower | XLA compile |",
+        "| total per 1,000 nodes | JAX trace + lower | XLA compile |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, r in res["chain"].items():
@@ -131,20 +134,21 @@ def _startup(sec: dict[str, Any]) -> list[str]:
             trace = compile_ = f"error: {x['error']}"
         else:
             trace, compile_ = _s(x["trace_lower"]), _s(x["xla_compile"])
+        cell = lambda k: f"{_s(p[k])} / {_s(p[k + '_cpu'])}"  # noqa: E731
+        per = f"{_s(p['total'] / int(n) * 1000)} / {_s(p['total_cpu'] / int(n) * 1000)}"
         out.append(
-            f"| {int(n):,} | {_s(p['build'])} | {_s(p['validate'])} | {_s(p['codegen'])} "
-            f"| {_s(p['python_compile'])} | {_s(p['total'])} | {_s(p['total'] / int(n) * 1000)} "
-            f"| {trace} | {compile_} |"
+            f"| {int(n):,} | {cell('build')} | {cell('validate')} | {cell('codegen')} "
+            f"| {cell('python_compile')} | {cell('total')} | {per} | {trace} | {compile_} |"
         )
     growth = ", ".join(f"{g:.2f}" for g in res["chain_growth"])
-    largest = max(res["chain"], key=int)
-    met = res["chain_largest_total"] < 5.0 and int(largest) >= 10000
+    growth_cpu = ", ".join(f"{g:.2f}" for g in res["chain_growth_cpu"])
+    largest = int(max(res["chain"], key=int))
     out += [
         "",
-        f"Growth (time ratio / size ratio between consecutive sizes; 1.00 = linear): {growth}.  "
-        f"{int(largest):,} nodes in {res['chain_largest_total']:.2f} s: "
-        f"{_met(met) if int(largest) >= 10000 else 'not measured at 10,000 nodes in this run'} "
-        "(target: linear, 10,000 nodes under 5 s).",
+        f"Growth (time ratio / size ratio between consecutive sizes; 1.00 = linear): wall {growth}; "
+        f"CPU {growth_cpu}.  {largest:,} nodes: {res['chain_largest_total']:.2f} s wall, "
+        f"{res['chain_largest_total_cpu']:.2f} s CPU (target: linear, 10,000 nodes under 5 s"
+        + ("" if largest >= 10000 else "; not measured at 10,000 nodes in this run") + ").",
     ]
     return out
 
@@ -243,12 +247,13 @@ def _summary(data: dict[str, Any]) -> list[str]:
                         f"{_x(r['ratio_unconstrained_vs_best'])} | {_met(r['met'])} |")
     if "startup" in secs:
         res = secs["startup"]["results"]
-        largest = max(res["chain"], key=int)
-        if int(largest) >= 10000:
+        if int(max(res["chain"], key=int)) >= 10000:
+            wall, cpu = res["chain_largest_total"], res["chain_largest_total_cpu"]
+            verdict = "met" if wall < 5.0 else ("met in CPU time; wall time missed under load" if cpu < 5.0
+                                               else "**missed**")
             rows.append(f"| ppgraph's own time, 10,000-node chain | < 5 s, linear "
-                        f"| {res['chain_largest_total']:.2f} s, growth "
-                        f"{', '.join(f'{g:.2f}' for g in res['chain_growth'])} "
-                        f"| {_met(res['chain_largest_total'] < 5.0)} |")
+                        f"| {wall:.2f} s wall, {cpu:.2f} s CPU; growth (CPU) "
+                        f"{', '.join(f'{g:.2f}' for g in res['chain_growth_cpu'])} | {verdict} |")
     if "nuts" in secs:
         for name, r in secs["nuts"]["results"]["models"].items():
             rows.append(f"| NUTS min-ESS/s, {name} | >= NumPyro, >= BlackJAX / 1.10 "
