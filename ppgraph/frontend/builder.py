@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import sys
 from typing import Any
 
@@ -333,9 +334,17 @@ def _canonical(tree: ast.expr) -> str:
     """Source of ``tree`` as the parser would write it.
 
     A symbol used twice puts one AST object in two places of a tree, and
-    ``ast.unparse`` then adds redundant parentheses; re-parsing normalises them.
+    ``ast.unparse`` then adds redundant parentheses (``f((a + b))``); re-parsing
+    normalises them.  Only sources where a parenthesis opens right after ``(``,
+    ``[``, ``,`` or ``=`` can have them, so the others skip the second parse.
     """
-    return unparse(parse_expr(unparse(tree)))
+    text = unparse(tree)
+    if _REDUNDANT_PARENS.search(text) is None:
+        return text
+    return unparse(parse_expr(text))
+
+
+_REDUNDANT_PARENS = re.compile(r"[(\[,=]\s*\(")
 
 
 def _find_in_module(obj: Any, module: Any, deep: bool) -> str | None:
