@@ -309,7 +309,7 @@ def reparameterize(graph: Any, names: str | Iterable[str] | None = None) -> Grap
             if selected is None:
                 return None
             raise ModelError(
-                f"cannot reparameterize '{node.name}': it is a {node.kind} node",
+                f"cannot reparameterize '{node.name}': it is {'an' if node.kind[0] in 'aeiou' else 'a'} {node.kind} node",
                 node=node.name,
                 model=g.name,
                 location=node.location,

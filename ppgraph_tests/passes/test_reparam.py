@@ -1,0 +1,239 @@
+"""``reparameterize``: same joint distribution, exact shapes, clear errors, an extension registry."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from numpyro.distributions import transforms as T
+from numpyro.distributions.transforms import biject_to
+from scipy import stats
+
+import ppgraph as pg
+from ppgraph import dist
+from ppgraph.compile import compiled
+from ppgraph.errors import ModelError
+from ppgraph.ir import Factor, RandomVariable
+from ppgraph.passes import LOC_SCALE_FAMILIES, REPARAMETERIZERS, observe, reparameterize
+from ppgraph_tests.passes.spec_tools import LOC_SCALE, node_dist
+from ppgraph_tests.strategies import model_specs
+
+
+def _loc_scale(d):
+    """loc and scale of a (possibly expanded) NumPyro loc-scale distribution, broadcast to its batch shape."""
+    base = d.base_dist if isinstance(d, dist.ExpandedDistribution) else d
+    return jnp.broadcast_to(base.loc, d.batch_shape), jnp.broadcast_to(base.scale, d.batch_shape)
+
+
+# -- the joint density: lp_reparam(z) = lp_centred(x(z)) + log|dx/dz| ------------------------------------
+@settings(derandomize=True, max_examples=15, deadline=None, database=None)
+@given(model_specs(max_random=6, family_names=list(LOC_SCALE) + ["HalfNormal", "Gamma", "Uniform"]))
+def test_random_models_keep_the_joint_density(spec):
+    model = spec.build()
+    g = reparameterize(model)
+    rng = np.random.default_rng(0)
+    values, z_inputs, log_jac = {}, {}, 0.0
+    for node in spec.nodes:
+        if not node.is_random:
+            continue
+        name = node.name
+        d = node_dist(spec, name, values)
+        if node.family in LOC_SCALE:
+            assert name + "_decentered" in g.nodes and g.obj(name).kind == "deterministic"
+            loc, scale = _loc_scale(d)
+            z = jnp.asarray(rng.normal(size=d.batch_shape), dtype=jnp.float32)
+            affine = T.AffineTransform(loc, scale)
+            transform = T.ComposeTransform([affine, T.ExpTransform()]) if node.family == "LogNormal" else affine
+            values[name] = transform(z)
+            log_jac += jnp.sum(transform.log_abs_det_jacobian(z, values[name]))
+            z_inputs[name + "_decentered"] = z
+        else:
+            assert name + "_decentered" not in g.nodes
+            to = biject_to(d.support)
+            values[name] = to(jnp.asarray(rng.normal(size=to.inverse_shape(d.batch_shape + d.event_shape)),
+                                          dtype=jnp.float32))
+            z_inputs[name] = values[name]
+    lp_z = pg.logpdf(g)(**z_inputs)
+    lp_x = pg.logpdf(model)(**values)
+    assert np.isfinite(lp_z)
+    np.testing.assert_allclose(lp_z, lp_x + log_jac, rtol=2e-4, atol=2e-4)
+    # the user-facing variables keep their names and values
+    det = compiled(g, "deterministics").fn(**z_inputs)
+    for name in values:
+        if name + "_decentered" in g.nodes:
+            np.testing.assert_allclose(det[name], values[name], rtol=1e-5, atol=1e-5)
+
+
+# -- forward samples: same distribution ------------------------------------------------------------------
+@pg.model
+def families(s):
+    mu <~ dist.Normal(1.0, 0.5)
+    tau <~ dist.HalfNormal(s)
+    normal <~ dist.Normal(mu, tau + 0.5).expand([2])
+    student <~ dist.StudentT(6.0, mu, 2.0)
+    cauchy <~ dist.Cauchy(mu, tau + 0.1)
+    laplace <~ dist.Laplace(mu, scale=1.5)
+    lognormal <~ dist.LogNormal(0.2 * mu, 0.3)
+    return normal
+
+
+@pytest.fixture(scope="module")
+def forward_draws():
+    n = 20000
+    centred = pg.sample_forward(families, jax.random.key(0), s=1.0, num_samples=n)
+    noncentred = pg.sample_forward(reparameterize(families), jax.random.key(1), s=1.0, num_samples=n)
+    return centred, noncentred
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mu", "normal", "student", "cauchy", "laplace", "lognormal"])
+def test_forward_samples_have_the_same_distribution(name, forward_draws):
+    n = 20000
+    centred, noncentred = forward_draws[0][name], forward_draws[1][name]
+    assert centred.shape == noncentred.shape
+    a, b = np.asarray(centred).reshape(n, -1)[:, 0], np.asarray(noncentred).reshape(n, -1)[:, 0]
+    assert stats.ks_2samp(a, b).pvalue > 1e-3
+    if name == "cauchy":  # no moments: median and interquartile range
+        q_a, q_b = np.percentile(a, [25, 50, 75]), np.percentile(b, [25, 50, 75])
+        assert abs(q_a[1] - q_b[1]) < 0.1 * (q_a[2] - q_a[0])
+        assert (q_b[2] - q_b[0]) == pytest.approx(q_a[2] - q_a[0], rel=0.08)
+    else:
+        se = np.sqrt((a.var() + b.var()) / n)
+        assert abs(a.mean() - b.mean()) < 5 * se
+        assert b.std() == pytest.approx(a.std(), rel=0.06)
+
+
+def test_centred_variables_are_not_left_in_the_density():
+    g = reparameterize(families)
+    lp = pg.logpdf(g)
+    assert set(lp.compiled.inputs) == {
+        "mu_decentered", "tau", "normal_decentered", "student_decentered", "cauchy_decentered",
+        "laplace_decentered", "lognormal_decentered",
+    }
+
+
+# -- shapes ------------------------------------------------------------------------------------------------
+@pg.model
+def broadcast(loc, scale):
+    x <~ dist.Normal(loc, scale)
+    y <~ dist.StudentT(jnp.full((4, 1, 1), 5.0), x, 1.0)
+    w <~ dist.Normal(0.0, scale).expand([5, 2, 3]).to_event(1)
+    return w
+
+
+def test_batch_shape_is_the_exact_broadcast_plus_the_chain():
+    loc, scale = jnp.zeros(3), jnp.ones((2, 1))
+    g = reparameterize(broadcast)
+    centred = pg.sample_forward(broadcast, jax.random.key(0), loc, scale)
+    out = pg.sample_forward(g, jax.random.key(0), loc, scale)
+    assert out["x_decentered"].shape == centred["x"].shape == out["x"].shape == (2, 3)
+    assert out["y_decentered"].shape == centred["y"].shape == out["y"].shape == (4, 2, 3)  # df broadcasts too
+    assert out["w_decentered"].shape == centred["w"].shape == (5, 2, 3)
+    assert g.obj("w_decentered").dist.endswith(".expand([5, 2, 3]).to_event(1)")
+    assert g.obj("y_decentered").dist.startswith("dist.StudentT(jnp.full((4, 1, 1), 5.0), 0.0, 1.0)")
+    # the event dimension is kept: one log-density term per batch element of w
+    lp_terms = pg.logpdf(g, terms=True)(loc, scale, **{k: out[k] for k in ("x_decentered", "y_decentered", "w_decentered")})
+    np.testing.assert_allclose(lp_terms["w_decentered"], jnp.sum(dist.Normal(0.0, 1.0).log_prob(out["w_decentered"])),
+                               rtol=1e-5)
+
+
+# -- selection, idempotence, errors -------------------------------------------------------------------------
+@pg.model
+def eight_schools(sigma):
+    mu <~ dist.Normal(0.0, 5.0)
+    tau <~ dist.HalfCauchy(5.0)
+    theta <~ dist.Normal(mu, tau).expand([8])
+    y <~ dist.Normal(theta, sigma)
+    return y
+
+
+def test_named_nodes_only_and_idempotent():
+    g = reparameterize(eight_schools, names=["theta"])
+    assert [n for n in g.nodes if n.endswith("_decentered")] == ["theta_decentered"]
+    assert g.obj("theta").expr == "mu + tau * theta_decentered"
+    assert dict(g.obj("theta").info) == {
+        "decentered": "theta_decentered", "prior": "dist.Normal(mu, tau).expand([8])", "reparameterized": "Normal"}
+    assert reparameterize(g, names="theta").obj("theta") == g.obj("theta")
+    assert set(reparameterize(g).nodes) == set(reparameterize(eight_schools).nodes)
+
+
+def test_observed_nodes_are_left_alone():
+    g = reparameterize(observe(eight_schools, y=jnp.zeros(8)))
+    assert g.obj("y").kind == "random" and "y_decentered" not in g.nodes
+    assert "theta_decentered" in g.nodes and "mu_decentered" in g.nodes
+
+
+def test_standard_variables_are_not_rewritten():
+    @pg.model
+    def m():
+        z <~ dist.Normal(0.0, 1.0).expand([3])
+        return z
+
+    assert reparameterize(m).obj("z") == m.graph.obj("z")
+
+
+@pytest.mark.parametrize(
+    "names, message",
+    [
+        (["nope"], "no such node"),
+        (["tau"], "not a loc-scale family"),
+        (["sigma"], "it is an argument node"),
+    ],
+)
+def test_errors_name_the_node(names, message):
+    with pytest.raises(ModelError, match=message) as info:
+        reparameterize(eight_schools, names=names)
+    if names != ["nope"]:
+        assert info.value.node == names[0]
+
+
+def test_error_for_observed_and_deterministic_nodes():
+    with pytest.raises(ModelError, match="observed"):
+        reparameterize(observe(eight_schools, y=jnp.zeros(8)), names=["y"])
+
+    @pg.model
+    def m():
+        a <~ dist.Normal(0.0, 2.0)
+        b = 2.0 * a
+        return b
+
+    with pytest.raises(ModelError, match="deterministic node"):
+        reparameterize(m, names="b")
+    with pytest.raises(ModelError, match=r"\.mask"):
+        reparameterize(_masked, names="a")
+
+
+@pg.model
+def _masked():
+    a <~ dist.Normal(1.0, 2.0).mask(True)
+    return a
+
+
+def test_registry_extends_families_and_node_kinds(monkeypatch):
+    @pg.model
+    def m():
+        a <~ dist.Logistic(1.0, 2.0)
+        f <~ pg.factor(0.5 * a)
+        return a
+
+    assert "a_decentered" not in reparameterize(m).nodes
+    from ppgraph.passes.reparam import LocScale
+
+    monkeypatch.setitem(LOC_SCALE_FAMILIES, dist.Logistic, LocScale((("loc", "0.0"), ("scale", "1.0"))))
+    g = reparameterize(m)
+    assert g.obj("a_decentered").dist == "dist.Logistic(0.0, 1.0)"
+    assert g.obj("a").expr == "1.0 + 2.0 * a_decentered"
+
+    def factor_rule(node, graph):  # a rule for another node kind: scale every factor by 2
+        if node.get_info("doubled"):
+            return None
+        return [node.replace(expr=f"2.0 * ({node.expr})").with_info(doubled="yes", reparameterized="factor")]
+
+    monkeypatch.setitem(REPARAMETERIZERS, Factor, factor_rule)
+    g = reparameterize(m)
+    factor = next(g.objs(Factor))
+    assert factor.expr.startswith("2.0 * ")
+    assert reparameterize(g).nodes[factor.name]["node"] == factor
+    assert isinstance(g.obj("a_decentered"), RandomVariable)
