@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 import ppgraph as pg
-from ppgraph import dist
+from ppgraph import dist, nn
 
 TRACES: list[int] = []
 
@@ -113,3 +113,11 @@ def impossible():
     mu <~ dist.Normal(0.0, 1.0)
     wall <~ pg.factor(jnp.where(mu > 100.0, 0.0, -jnp.inf))
     return mu
+
+
+@pg.model
+def tiny_bnn(x):
+    net <~ nn.Serial(nn.Dense(3, dist.Normal(0.0, 1.0)), nn.Tanh(), nn.Dense(1, dist.Normal(0.0, 1.0)))
+    mu = net(x)[..., 0]
+    y <~ dist.Normal(mu, 0.3)
+    return y

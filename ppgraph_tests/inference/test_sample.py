@@ -170,3 +170,17 @@ def test_no_warning_on_a_healthy_run(normal_data):
     with warnings.catch_warnings():
         warnings.simplefilter("error", SamplingWarning)
         pg.sample(M.normal_normal, KEY, 0.0, 10.0, 1.0, 10, y=normal_data, **SMALL)
+
+
+@QUIET
+def test_bayesian_network_weights_are_sampled():
+    x = jnp.linspace(-1.0, 1.0, 10)[:, None]
+    y = jnp.tanh(2.0 * x[:, 0])
+    post = pg.sample(M.tiny_bnn, KEY, x, y=y, num_warmup=60, num_samples=20, num_chains=2, progress=False)
+    shapes = jax.tree.map(jnp.shape, post.samples["net"])
+    assert shapes == {"0": {"kernel": (2, 20, 1, 3), "bias": (2, 20, 3)},
+                      "2": {"kernel": (2, 20, 3, 1), "bias": (2, 20, 1)}}
+    assert post.samples["mu"].shape == (2, 20, 10)
+    pred = pg.sample_predictive(M.tiny_bnn, jax.random.key(2), post)
+    np.testing.assert_allclose(pred["mu"], post.samples["mu"], rtol=1e-4, atol=1e-5)
+    assert pred["y"].shape == (2, 20, 10)
