@@ -126,18 +126,35 @@ ERRORS = {
 }
 
 
+SUBPROCESS_CASES = ("missing file", "unknown model", "ambiguous file", "model error", "data not json", "bad shapes",
+                    "bad saved graph", "sample without data")
+
+
 def test_errors_are_one_line(workdir):
-    procs = {case: start(args, workdir) for case, (args, _) in ERRORS.items()}  # run them side by side
+    """A representative set through the real command, side by side (each is a fresh interpreter)."""
+    procs = {case: start(ERRORS[case][0], workdir) for case in SUBPROCESS_CASES}
     for case, proc in procs.items():
         out, err = proc.communicate(timeout=600)
-        message = ERRORS[case][1]
         assert proc.returncode != 0, case
         assert "Traceback" not in err, (case, err)
+        assert ERRORS[case][1] in err, (case, err)
         lines = [line for line in err.splitlines() if line.strip()]
-        assert lines[-1].startswith("ppgraph: error:") or lines[-1].startswith("usage:") or "error:" in lines[-1], case
-        assert message in err, (case, err)
-        if not case.startswith(("sample without", "bad chains")):  # argparse usage errors print usage first
+        assert lines[-1].startswith(("ppgraph: error:", "ppgraph sample: error:")), (case, err)
+        if case != "sample without data":  # argparse prints its usage line first
             assert len(lines) == 1, (case, err)
+
+
+@pytest.mark.parametrize("case", sorted(ERRORS))
+def test_every_error_in_process(case, workdir, monkeypatch, capsys):
+    monkeypatch.chdir(workdir)
+    try:
+        code = main(ERRORS[case][0])
+    except SystemExit as exit_:  # argparse usage errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code != 0
+    assert ERRORS[case][1] in err
+    assert err.strip().splitlines()[-1].startswith(("ppgraph: error:", "ppgraph sample: error:"))
 
 
 def test_traceback_flag(workdir, monkeypatch, capsys):
