@@ -204,7 +204,7 @@ def _fit(settings: Settings) -> dict[str, Any]:
     model = pg.model(digits_source, name="digits_mlp")
     data = digits_data()
     s2 = settings.fit_steps
-    s1 = max(1, s2 // 4)
+    s1 = max(1, s2 // 5)
 
     def run_pg(steps: int) -> Any:
         return pg.fit(model, jax.random.key(0), data["images"], label=data["label"], optimizer=optax.adam(1e-3),
@@ -214,25 +214,38 @@ def _fit(settings: Settings) -> dict[str, Any]:
         return _handwritten_fit(data, steps)
 
     run_pg(s1), run_hand(s1)  # untimed: imports and JAX's own caches
-    times: dict[str, dict[int, float]] = {"ppgraph": {}, "handwritten": {}}
+    times: dict[str, dict[int, tuple[float, float]]] = {"ppgraph": {}, "handwritten": {}}
     for steps in (s1, s2):
         for name, fn in (("ppgraph", run_pg), ("handwritten", run_hand)):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             block(fn(steps))
-            times[name][steps] = time.perf_counter() - t0
-    # a difference at or below zero means timing noise swamped the steps: no rate (nan)
-    rate = {k: (s2 - s1) / (v[s2] - v[s1]) if v[s2] > v[s1] else float("nan") for k, v in times.items()}
+            times[name][steps] = (time.perf_counter() - t0, time.process_time() - c0)
+
+    def rate(v: dict[int, tuple[float, float]], i: int) -> float:
+        # a difference at or below zero means timing noise swamped the steps: no rate (nan)
+        d = v[s2][i] - v[s1][i]
+        return (s2 - s1) / d if d > 0 else float("nan")
+
+    wall = {k: rate(v, 0) for k, v in times.items()}
+    cpu = {k: rate(v, 1) for k, v in times.items()}
     r = {
         "description": f"64-128-10 ReLU MLP on digits (N=1,797, full batch, Adam 1e-3); marginal rate "
-        f"between {s1} and {s2} steps (compile cancels)",
-        "times": {k: {str(s): t for s, t in v.items()} for k, v in times.items()},
-        "ppgraph_steps_per_s": rate["ppgraph"],
-        "handwritten_steps_per_s": rate["handwritten"],
-        "end_to_end_steps_per_s": {k: s2 / v[s2] for k, v in times.items()},
-        "slowdown": ratio(rate["handwritten"], rate["ppgraph"]),
+        f"between {s1} and {s2} steps (compile and set-up cancel)",
+        "times": {k: {str(s): {"wall": t[0], "cpu": t[1]} for s, t in v.items()} for k, v in times.items()},
+        "ppgraph_steps_per_s": wall["ppgraph"],
+        "handwritten_steps_per_s": wall["handwritten"],
+        "slowdown": ratio(wall["handwritten"], wall["ppgraph"]),
+        "ppgraph_steps_per_cpu_s": cpu["ppgraph"],
+        "handwritten_steps_per_cpu_s": cpu["handwritten"],
+        "slowdown_cpu": ratio(cpu["handwritten"], cpu["ppgraph"]),
+        "fixed_cost": {k: {"wall": v[s1][0] - s1 / wall[k], "cpu": v[s1][1] - s1 / cpu[k]}
+                       for k, v in times.items()},
+        "end_to_end_steps_per_s": {k: s2 / v[s2][0] for k, v in times.items()},
         "target": TARGET_FIT,
     }
-    r["met"] = bool(r["slowdown"] <= TARGET_FIT)  # False when nan: not shown to be met
+    # judged on the CPU-time rate: on a shared machine the wall-time difference of two runs is
+    # dominated by waiting for a CPU; both are reported.  nan (noise) never counts as met.
+    r["met"] = bool(r["slowdown_cpu"] <= TARGET_FIT)
     print(f"  bnn fit: {times}", flush=True)
     return r
 
