@@ -166,15 +166,15 @@ def _defaults(graph: Graph, inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _static_subgraph(graph: Graph) -> Graph:
-    """The nodes whose values do not depend on a required argument (closed under ancestors)."""
+def _static_subgraph(graph: Graph, failed: set[str] = frozenset()) -> Graph:
+    """The nodes that depend neither on a required argument nor on a node in ``failed``."""
     import networkx as nx
 
     blocked: set[str] = set()
-    for name in graph.arguments():
-        if graph.nodes[name]["node"].default is None:
-            blocked.add(name)
-            blocked |= nx.descendants(graph, name)
+    roots = [n for n in graph.arguments() if graph.nodes[n]["node"].default is None] + sorted(failed)
+    for name in roots:
+        blocked.add(name)
+        blocked |= nx.descendants(graph, name)
     sub = Graph(name=graph.name, env=dict(graph.env))
     for name in graph.nodes:
         if name not in blocked:
@@ -235,10 +235,7 @@ def node_shapes(model: Any, *args: Any, **kwargs: Any) -> dict[str, NodeShape]:
         return result
     key = ("viz", "static_shapes")
     if key not in model._cache:
-        try:
-            model._cache[key] = _trace(_static_subgraph(graph), {}, ())
-        except Exception:  # e.g. a layer kind without codegen rules: fall back to "unknown"
-            model._cache[key] = {}
+        model._cache[key] = _static_trace(graph)
     for name, shape in model._cache[key].items():
         result[name] = shape._replace(support=shape.support or result[name].support)
     _default_shapes(graph, {}, result)
@@ -257,6 +254,22 @@ def _observed_shapes(graph: Graph, result: dict[str, NodeShape]) -> None:
             except Exception:  # depends on other nodes: unknown without data
                 continue
             result[name] = result[name]._replace(shape=_shape_of(value))
+
+
+def _static_trace(graph: Graph) -> dict[str, NodeShape]:
+    """Shapes of the nodes that need no data; a node that cannot be traced alone (an improper
+    prior cannot be sampled, ...) is left out with what depends on it, and the rest retried."""
+    failed: set[str] = set()
+    for _ in range(len(graph) + 1):
+        try:
+            return _trace(_static_subgraph(graph, failed), {}, ())
+        except ModelError as err:
+            if err.node is None or err.node not in graph.nodes or err.node in failed:
+                return {}
+            failed.add(err.node)
+        except Exception:  # e.g. a node kind without codegen rules: everything stays unknown
+            return {}
+    return {}
 
 
 def _default_shapes(graph: Graph, inputs: dict[str, Any], result: dict[str, NodeShape]) -> None:

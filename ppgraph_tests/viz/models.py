@@ -49,3 +49,11 @@ def parameter_model() -> pg.Model:
     z = g.random("z", dist.Normal, w * data, 1.0)
     g.returns(z)
     return g.build()
+
+
+@pg.model
+def improper():
+    a <~ dist.Flat()
+    b <~ dist.Normal(0.0, 1.0).expand([3])
+    c <~ dist.Normal(a, 1.0)
+    return c

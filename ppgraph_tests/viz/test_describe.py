@@ -98,6 +98,14 @@ class TestDescribe:
         assert rows["w"]["kind"] == "parameter" and rows["w"]["prior"] == "dist.Normal(0.0, 1.0)"
         assert rows["z"]["shape"] == (5,)
 
+    def test_improper_prior_leaves_only_its_descendants_unknown(self):
+        rows = {r["name"]: r for r in pg.describe(models.improper)}
+        assert rows["a"]["shape"] is None and rows["c"]["shape"] is None  # a Flat prior cannot be sampled
+        assert rows["b"]["shape"] == (3,)
+        assert rows["a"]["support"] == "real"
+        given = {r["name"]: r for r in pg.describe(models.improper, a=jnp.zeros(2))}
+        assert given["a"]["shape"] == (2,) and given["c"]["shape"] == (2,)
+
     def test_bad_data_names_the_node(self):
         with pytest.raises(pg.ShapeError, match="node 'y'"):
             pg.describe(models.eight_schools, jnp.ones(3))
