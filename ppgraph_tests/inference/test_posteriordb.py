@@ -259,6 +259,20 @@ def test_normal_hmm_samples_follow_the_chain():
         assert abs(nxt[prev == j].mean() - p) < 4 * math.sqrt(p * (1 - p) / m)
 
 
+def test_user_defined_distribution_in_sample_forward():
+    """``y <~ NormalHMM(...)`` is drawn by the generated sampler (the improper ``mu`` is given)."""
+    port = PORTS["hmm_example_dist"]
+    fixed = {"theta1": jnp.array([0.9, 0.1]), "theta2": jnp.array([0.4, 0.6]), "mu": jnp.array([0.0, 100.0])}
+    draws = pg.sample_forward(port.model, jax.random.key(3), N=10, num_samples=300, **fixed)
+    assert draws["y"].shape == (300, 10)
+    states = np.asarray(draws["y"]) > 50  # emissions 100 apart reveal the hidden states
+    for j, row in enumerate(("theta1", "theta2")):  # P(next = 2 | now = j + 1) = row[2]
+        now = states[:, :-1] == bool(j)
+        p = float(fixed[row][1])
+        rate = states[:, 1:][now].mean()
+        assert abs(rate - p) < 4 * np.sqrt(p * (1 - p) / now.sum())
+
+
 def test_hmm_ports_agree_up_to_log_k():
     a, b = PORTS["hmm_example"], PORTS["hmm_example_dist"]
     values = {"theta1": jnp.array([0.6, 0.4]), "theta2": jnp.array([0.1, 0.9]), "mu": jnp.array([3.0, 9.0])}
