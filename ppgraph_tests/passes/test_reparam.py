@@ -214,16 +214,16 @@ def _masked():
 def test_registry_extends_families_and_node_kinds(monkeypatch):
     @pg.model
     def m():
-        a <~ dist.Logistic(1.0, 2.0)
+        a <~ dist.Gumbel(1.0, 2.0)
         f <~ pg.factor(0.5 * a)
         return a
 
     assert "a_decentered" not in reparameterize(m).nodes
     from ppgraph.passes.reparam import LocScale
 
-    monkeypatch.setitem(LOC_SCALE_FAMILIES, dist.Logistic, LocScale((("loc", "0.0"), ("scale", "1.0"))))
+    monkeypatch.setitem(LOC_SCALE_FAMILIES, dist.Gumbel, LocScale((("loc", "0.0"), ("scale", "1.0"))))
     g = reparameterize(m)
-    assert g.obj("a_decentered").dist == "dist.Logistic(0.0, 1.0)"
+    assert g.obj("a_decentered").dist == "dist.Gumbel(0.0, 1.0)"
     assert g.obj("a").expr == "1.0 + 2.0 * a_decentered"
 
     def factor_rule(node, graph):  # a rule for another node kind: scale every factor by 2
