@@ -18,6 +18,7 @@ from . import inference_models as M
 
 KEY = jax.random.key(20261125)
 SMALL = dict(num_warmup=300, num_samples=300, num_chains=2, progress=False)
+QUIET = pytest.mark.filterwarnings("ignore::ppgraph.inference.SamplingWarning")  # short runs: r_hat is noisy
 
 
 def _within_mcse(draws, mean, sd, k=4.0):
@@ -61,6 +62,7 @@ def test_hmc_kernel_matches_conjugate_posterior(normal_data):
     assert np.all(np.asarray(post.stats["num_steps"]) == HMC().num_integration_steps)
 
 
+@QUIET
 def test_posterior_shapes_names_and_stats():
     x = jnp.linspace(0.0, 3.0, 20)
     y = 1.0 + 0.5 * x + 0.3 * jax.random.normal(jax.random.key(1), (20,))
@@ -86,9 +88,6 @@ def test_posterior_shapes_names_and_stats():
     assert np.all(step_size > 0) and np.all(step_size == step_size[:, :1])  # fixed after warmup
     assert post.num_chains == 3 and post.num_draws == 50
     assert post.model is M.regression and set(post.observed) == {"y"} and set(post.args) == {"x"}
-
-
-QUIET = pytest.mark.filterwarnings("ignore::ppgraph.inference.SamplingWarning")
 
 
 @QUIET
@@ -119,6 +118,7 @@ def test_improper_flat_priors_are_initialised_and_sampled():
     assert np.all(np.asarray(post.samples["s"]) > 0)
 
 
+@QUIET
 def test_support_depending_on_another_variable():
     post = pg.sample(M.dependent_bound, KEY, num_warmup=200, num_samples=200, num_chains=2, progress=False)
     a, b = np.asarray(post.samples["a"]), np.asarray(post.samples["b"])
