@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from ..ir import Graph, Node, split_call
@@ -40,6 +41,7 @@ def shorten(text: str, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+
 def short_name(func: str) -> str:
     """``"dist.Normal"`` -> ``"Normal"``: the last part of a dotted callee."""
     return func.rsplit(".", 1)[-1]
@@ -58,16 +60,23 @@ def distribution_text(source: str, env: dict[str, Any], width: int = 24) -> str:
     from ..ir.graph import _param_names, _resolve
 
     names = _param_names(_resolve(chain.func, env)) if "(" not in chain.func else None
+    aliases = [k for k, v in env.items() if getattr(v, "__name__", None) in ("ppgraph.dist", "numpyro.distributions")]
+
+    def cut(text: str, width: int) -> str:  # nested distributions without their module prefix
+        for alias in aliases:
+            text = re.sub(rf"\b{re.escape(alias)}\.(?=[A-Z])", "", text)
+        return shorten(text, width)
+
     parts = []
     for i, arg in enumerate(chain.args):
         label = names[i] if names and i < len(names) else None
-        parts.append(f"{label}={shorten(arg, width)}" if label else shorten(arg, width))
-    parts += [f"{k}={shorten(v, width)}" for k, v in chain.kwargs]
+        parts.append(f"{label}={cut(arg, width)}" if label else cut(arg, width))
+    parts += [f"{k}={cut(v, width)}" for k, v in chain.kwargs]
     text = f"{short_name(chain.func)}({', '.join(parts)})"
     for method, args, kwargs in chain.methods:
         if method == "expand":
             continue
-        inner = ", ".join([*(shorten(a, width) for a in args), *(f"{k}={shorten(v, width)}" for k, v in kwargs)])
+        inner = ", ".join([*(cut(a, width) for a in args), *(f"{k}={cut(v, width)}" for k, v in kwargs)])
         text += f".{method}({inner})"
     return text
 
