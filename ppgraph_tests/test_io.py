@@ -132,6 +132,11 @@ class TestRoundTrip:
         for name, value in values.items():
             assert_same_value(value, loaded.graph.env[name], name)
 
+    def test_submodel_dotted_names(self, tmp_path):
+        loaded = round_trip(models.outer, tmp_path)
+        assert "z.mu" in loaded.graph.nodes
+        assert_same_logpdf(models.outer, loaded, jax.random.key(2))
+
     def test_docstring_and_returns(self, tmp_path):
         loaded = round_trip(models.every_kind, tmp_path)
         assert loaded.__doc__ == models.every_kind.__doc__

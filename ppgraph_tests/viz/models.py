@@ -57,3 +57,17 @@ def improper():
     b <~ dist.Normal(0.0, 1.0).expand([3])
     c <~ dist.Normal(a, 1.0)
     return c
+
+
+@pg.model
+def inner(s):
+    mu <~ dist.Normal(0.0, s)
+    return mu
+
+
+@pg.model
+def outer():
+    """Inlines ``inner``: dotted node names (``z.mu``)."""
+    z <~ inner(2.0)
+    y <~ dist.Normal(z, 1.0)
+    return y

@@ -44,6 +44,7 @@ def graphs():
         "every_kind": (models.every_kind, (X,), {}),
         "observed_unconstrained": (observe(to_unconstrained(models.every_kind), y=jnp.zeros((5, 2))), (), {}),
         "parameter": (models.parameter_model(), (), {}),
+        "submodel": (models.outer, (), {}),
     }
 
 
