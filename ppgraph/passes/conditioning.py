@@ -39,7 +39,7 @@ _TWIN_KEYS = ("decentered", "constrained_from")
 
 def _twin(graph: Graph, node: Node) -> str | None:
     """The latent twin a pass made for ``node`` (``x_decentered``, ``x_unconstrained``), if any."""
-    if not isinstance(node, Deterministic) or node.get_info("prior") is None:
+    if not isinstance(node, Deterministic) or (node.get_info("prior") is None and node.get_info("layer_spec") is None):
         return None
     for key in _TWIN_KEYS:
         twin = node.get_info(key)
@@ -48,11 +48,17 @@ def _twin(graph: Graph, node: Node) -> str | None:
     return None
 
 
-def _restored(graph: Graph, node: Node) -> RandomVariable | None:
-    """The random variable ``node`` was before a pass made it a deterministic of a twin."""
-    if _twin(graph, node) is None:
+def _restored(graph: Graph, node: Node) -> RandomVariable | Layer | None:
+    """The random variable (or layer) ``node`` was before a pass made it a deterministic of a twin."""
+    twin = _twin(graph, node)
+    if twin is None:
         return None
-    info = {k: v for k, v in node.info if k not in ("prior", "reparameterized", *_TWIN_KEYS)}
+    info = {k: v for k, v in node.info if k not in ("prior", "layer_spec", "reparameterized", *_TWIN_KEYS)}
+    spec = node.get_info("layer_spec")
+    if spec is not None:
+        twin_node = graph.nodes[twin]["node"]
+        return Layer(node.name, spec=spec, input=getattr(twin_node, "input", None), location=node.location,
+                     info=tuple(sorted(info.items())))
     return RandomVariable(
         node.name, dist=node.get_info("prior"), location=node.location, info=tuple(sorted(info.items()))
     )

@@ -10,6 +10,7 @@ import pytest
 from numpyro.infer.util import log_density
 
 import ppgraph as pg
+import ppgraph.nn  # noqa: F401  (pg.nn)
 from ppgraph import dist
 from ppgraph.errors import ModelError
 from ppgraph.passes import do, observe, reparameterize, to_unconstrained
@@ -110,3 +111,23 @@ def test_observe_and_do_undo_the_twins_of_transform_passes():
 def test_errors(call, message):
     with pytest.raises(ModelError, match=message):
         call()
+
+
+@pg.model
+def classifier(x):
+    scale <~ dist.HalfNormal(1.0)
+    net <~ pg.nn.Serial(pg.nn.Dense(3, dist.Normal(0.0, scale)), pg.nn.Tanh(), pg.nn.Dense(2, dist.Normal(0.0, scale)))
+    logits = net(x)
+    y <~ dist.Categorical(logits=logits)
+    return y
+
+
+def test_observing_a_reparameterised_layer_restores_it():
+    x = jnp.ones((5, 4))
+    g = reparameterize(classifier)
+    assert "net_decentered" in g.nodes
+    draw = pg.sample_forward(classifier, jax.random.key(0), x)
+    observed = observe(g, net=draw["net"])
+    assert "net_decentered" not in observed.nodes
+    assert observed.obj("net") == observe(classifier, net=draw["net"]).obj("net")
+    assert "net_decentered" not in do(g, net=draw["net"]).nodes
