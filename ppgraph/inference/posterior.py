@@ -87,15 +87,21 @@ class Posterior:
         self.kernel = kernel
         self.info = dict(info or {})
 
+    def _leading_shape(self) -> tuple[int, ...]:
+        # the first value may be a sampled network (a pytree): use its first array leaf
+        import jax
+
+        return np.shape(jax.tree_util.tree_leaves(next(iter(self.samples.values())))[0])
+
     @property
     def num_chains(self) -> int:
         """Number of chains."""
-        return int(np.shape(next(iter(self.samples.values())))[0])
+        return int(self._leading_shape()[0])
 
     @property
     def num_draws(self) -> int:
         """Number of draws per chain."""
-        return int(np.shape(next(iter(self.samples.values())))[1])
+        return int(self._leading_shape()[1])
 
     def __getitem__(self, name: str) -> Any:
         return self.samples[name]
