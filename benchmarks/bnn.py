@@ -123,7 +123,8 @@ def _nuts(settings: Settings, model: pg.Model, data: dict[str, Any]) -> dict[str
             t0, c0 = time.perf_counter(), time.process_time()
             post = pg.sample(model, jax.random.key(seed), X=data["X"], label=data["label"], num_warmup=warmup,
                              num_samples=draws, num_chains=chains, progress=False)
-            w = block(post.samples["net"].weights)
+            net = post.samples["net"]
+            w = block(getattr(net, "weights", net))  # a batched network, or its weights pytree
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         runs["ppgraph"].append({"wall": wall, "cpu": cpu, "min_ess": min_ess(_to_sites(w), names),
                                 "divergences": int(np.sum(np.asarray(post.stats.get("diverging", 0))))})
