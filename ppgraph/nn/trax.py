@@ -23,7 +23,7 @@ and under ``jax.jit``.
 
 Examples
 --------
->>> import jax, jax.numpy as jnp                             # doctest: +SKIP
+>>> import jax, jax.numpy as jnp
 >>> import trax.layers as tl
 >>> from ppgraph import dist
 >>> from ppgraph.nn.trax import lift
