@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
-import numpy as np
-import numpyro
 from hypothesis import strategies as st
 
 from ppgraph import dist
 from ppgraph_tests.strategies import FAMILIES, ModelSpec, _Direct
 
-__all__ = ["CONTINUOUS", "LOC_SCALE", "REAL_SUPPORT", "sample_values", "node_dist", "observed_subsets"]
+__all__ = ["CONTINUOUS", "LOC_SCALE", "REAL_SUPPORT", "node_dist", "observed_subsets"]
 
 CONTINUOUS = sorted(
     n for n in FAMILIES if not n.startswith(("Bernoulli", "Categorical")) and n not in ("Binomial", "Poisson")
@@ -20,18 +17,6 @@ CONTINUOUS = sorted(
 """Continuous families (proper and improper)."""
 LOC_SCALE = ("Normal", "StudentT", "Cauchy", "Laplace", "LogNormal")
 REAL_SUPPORT = ("Normal", "StudentT", "Cauchy", "Laplace", "MultivariateNormal", "Flat", "FlatVector")
-
-
-def sample_values(spec: ModelSpec, key: jax.Array) -> dict[str, Any]:
-    """One joint draw of every random variable, by NumPyro (improper priors get valid values)."""
-    improper = spec.improper_values(np.random.default_rng(0))
-
-    def draw(key: jax.Array) -> dict[str, Any]:
-        model = numpyro.handlers.substitute(numpyro.handlers.seed(spec.numpyro_model, key), data=improper)
-        trace = numpyro.handlers.trace(model).get_trace()
-        return {name: site["value"] for name, site in trace.items() if site["type"] == "sample"}
-
-    return jax.jit(draw)(key)  # one compilation instead of one per eager operation
 
 
 def node_dist(spec: ModelSpec, name: str, values: dict[str, Any]) -> Any:
