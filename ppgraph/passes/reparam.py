@@ -69,13 +69,17 @@ def register_reparameterizer(kind: type) -> Callable[[Rule], Rule]:
 
     Examples
     --------
-    >>> from ppgraph.ir import Layer
-    >>> @register_reparameterizer(Layer)          # what ppgraph.nn does
-    ... def _layer_rule(node, graph):
-    ...     raise NotReparameterizable("no non-centred form for this layer")
-    >>> REPARAMETERIZERS[Layer] is _layer_rule
+    >>> from ppgraph.ir import Node
+    >>> class Custom(Node):                        # a node kind of your own
+    ...     kind = "custom"
+    >>> @register_reparameterizer(Custom)
+    ... def _custom_rule(node, graph):
+    ...     raise NotReparameterizable("no non-centred form for this node")
+    >>> REPARAMETERIZERS[Custom] is _custom_rule
     True
-    >>> del REPARAMETERIZERS[Layer]                # (keep the doctest side-effect free)
+    >>> del REPARAMETERIZERS[Custom]               # (keep the doctest side-effect free)
+
+    ``ppgraph.nn`` registers its rule for ``Layer`` nodes this way.
     """
 
     def decorate(fn: Rule) -> Rule:
