@@ -237,3 +237,23 @@ def test_registry_extends_families_and_node_kinds(monkeypatch):
     assert factor.expr.startswith("2.0 * ")
     assert reparameterize(g).nodes[factor.name]["node"] == factor
     assert isinstance(g.obj("a_decentered"), RandomVariable)
+
+
+@pg.model
+def keywords():
+    mu <~ dist.Normal(0.0, 1.0)
+    a <~ dist.Normal(mu, scale=2.0, validate_args=True).expand_by([3])
+    b <~ dist.Laplace(scale=mu * mu + 1.0)
+    return a
+
+
+def test_keyword_parameters_validate_args_and_expand_by():
+    g = reparameterize(keywords)
+    assert g.obj("a_decentered").dist == (
+        "dist.Normal(0.0, 1.0, validate_args=True).expand(jnp.broadcast_shapes(jnp.shape(mu))).expand_by([3])")
+    assert g.obj("a").expr == "mu + 2.0 * a_decentered"
+    assert g.obj("b").expr == "(mu * mu + 1.0) * b_decentered"  # loc defaults to 0
+    z = {"mu": 0.5, "a_decentered": jnp.array([0.1, -0.2, 0.3]), "b_decentered": -0.7}
+    out = compiled(g, "deterministics").fn(**z)
+    np.testing.assert_allclose(out["a"], 0.5 + 2.0 * z["a_decentered"], rtol=1e-6)
+    np.testing.assert_allclose(out["b"], 1.25 * -0.7, rtol=1e-6)
