@@ -51,9 +51,9 @@ import numpy as np
 import optax
 
 from ..codegen import Compiled, call_mapped, generate
-from ..compile import _check_arguments, jit_call, value_inputs
+from ..compile import _check_arguments, jit_call
 from ..errors import ModelError
-from ..ir import Argument, Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
+from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
 from ..ir.expr import free_names, ident
 from ..model import Model, as_model
 from ..passes import observe, to_unconstrained
@@ -303,6 +303,8 @@ class FitProblem:
         Nodes whose log-density term is multiplied by ``num_data / batch_size``.
     num_data, batch_size
         ``N`` and the minibatch size (``None``: full batch).
+    trainable
+        The graph after ``observe`` and ``bnn_to_trainable``, before ``to_unconstrained``.
     """
 
     model: Model
