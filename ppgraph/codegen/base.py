@@ -296,8 +296,12 @@ def call_mapped(compiled: Compiled, *args: Any, **kwargs: Any) -> Any:
         if node is None:
             raise
         where = compiled.graph.nodes[node]["node"]
-        raise type(err)(err.message, node=node, model=compiled.graph.name, location=where.location,
-                        hint=err.hint) from err
+        try:
+            named = type(err)(err.message, node=node, model=compiled.graph.name, location=where.location,
+                              hint=err.hint)
+        except TypeError:  # a subclass with another signature: keep it as it is
+            raise err from None
+        raise named from err
     except Exception as err:
         node = _failing_node(err, compiled)
         if node is None:
