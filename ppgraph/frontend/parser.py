@@ -140,7 +140,7 @@ class _Parser:
                 "source typed at an interactive prompt without a file cannot be parsed",
             ) from err
         self.tree = ast.parse(textwrap.dedent(source))
-        self.filename = os.path.basename(inspect.getsourcefile(fn) or "<unknown>")
+        self.filename = os.path.basename(inspect.getsourcefile(fn) or fn.__code__.co_filename or "<unknown>")
         self.first_line = fn.__code__.co_firstlineno
         self.namespace = self._namespace()
         self.graph = Graph(name=self.name, env={})
