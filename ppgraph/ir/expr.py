@@ -126,14 +126,37 @@ def free_names(source: str) -> tuple[str, ...]:
 
 
 class _Renamer(ast.NodeTransformer):
+    """Rename free occurrences only: names bound by a lambda or comprehension stay."""
+
     def __init__(self, mapping: dict[str, str]) -> None:
         self.mapping = mapping
         self.free = None
+        self.bound: list[set[str]] = []
 
     def visit_Name(self, node: ast.Name) -> ast.Name:
-        if node.id in self.mapping and node.id in self.free:
+        if node.id in self.mapping and node.id in self.free and not any(node.id in s for s in self.bound):
             return ast.copy_location(ast.Name(id=self.mapping[node.id], ctx=node.ctx), node)
         return node
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.Lambda:
+        args = node.args
+        args.defaults = [self.visit(d) for d in args.defaults]
+        args.kw_defaults = [d if d is None else self.visit(d) for d in args.kw_defaults]
+        names = {a.arg for a in args.posonlyargs + args.args + args.kwonlyargs}
+        names |= {a.arg for a in (args.vararg, args.kwarg) if a is not None}
+        self.bound.append(names)
+        node.body = self.visit(node.body)
+        self.bound.pop()
+        return node
+
+    def _comprehension(self, node: ast.AST) -> ast.AST:
+        scope = {t.id for gen in node.generators for t in ast.walk(gen.target) if isinstance(t, ast.Name)}  # type: ignore[attr-defined]
+        self.bound.append(scope)
+        self.generic_visit(node)
+        self.bound.pop()
+        return node
+
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _comprehension
 
 
 def rename(source: str, mapping: dict[str, str]) -> str:
