@@ -91,6 +91,7 @@ __all__ = [
     "Path",
     "tree_items",
     "tree_build",
+    "tree_get",
     "path_str",
     "check_prior",
     "prior_log_prob",
