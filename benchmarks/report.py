@@ -16,6 +16,7 @@ from .common import ratio
 __all__ = ["render"]
 
 FINDINGS = Path(__file__).with_name("findings.md")
+LINEAR_TOLERANCE = 1.25  # growth per size ratio still called linear (timing noise, caches)
 
 SECTION_TITLES = {
     "logpdf": "1. Log density + gradient per call (issue 2)",
@@ -123,8 +124,8 @@ def _startup(sec: dict[str, Any]) -> list[str]:
         "waiting for a CPU; the CPU time is the work ppgraph does).",
         "",
         "| nodes | build | validate | codegen + exec | (Python compile alone) | ppgraph total "
-        "| total per 1,000 nodes | JAX trace + lower | XLA compile |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| total per 1,000 nodes | CPU total, gc disabled | JAX trace + lower | XLA compile |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n, r in res["chain"].items():
         p, x = r["ppgraph"], r["xla"]
@@ -140,15 +141,17 @@ def _startup(sec: dict[str, Any]) -> list[str]:
         per = f"{_s(p['total'] / int(n) * 1000)} / {_s(p['total_cpu'] / int(n) * 1000)}"
         out.append(
             f"| {int(n):,} | {cell('build')} | {cell('validate')} | {cell('codegen')} "
-            f"| {cell('python_compile')} | {cell('total')} | {per} | {trace} | {compile_} |"
+            f"| {cell('python_compile')} | {cell('total')} | {per} | {_s(p.get('total_cpu_nogc'))} "
+            f"| {trace} | {compile_} |"
         )
     growth = ", ".join(f"{g:.2f}" for g in res["chain_growth"])
     growth_cpu = ", ".join(f"{g:.2f}" for g in res["chain_growth_cpu"])
+    growth_nogc = ", ".join(f"{g:.2f}" for g in res.get("chain_growth_cpu_nogc", []))
     largest = int(max(res["chain"], key=int))
     out += [
         "",
         f"Growth (time ratio / size ratio between consecutive sizes; 1.00 = linear): wall {growth}; "
-        f"CPU {growth_cpu}.  {largest:,} nodes: {res['chain_largest_total']:.2f} s wall, "
+        f"CPU {growth_cpu}; CPU with gc disabled {growth_nogc}.  {largest:,} nodes: {res['chain_largest_total']:.2f} s wall, "
         f"{res['chain_largest_total_cpu']:.2f} s CPU (target: linear, 10,000 nodes under 5 s"
         + ("" if largest >= 10000 else "; not measured at 10,000 nodes in this run") + ").",
     ]
@@ -275,8 +278,10 @@ def _summary(data: dict[str, Any]) -> list[str]:
         res = secs["startup"]["results"]
         if int(max(res["chain"], key=int)) >= 10000:
             wall, cpu = res["chain_largest_total"], res["chain_largest_total_cpu"]
-            verdict = "met" if wall < 5.0 else ("met in CPU time; wall time missed under load" if cpu < 5.0
-                                               else "**missed**")
+            fast = "under 5 s: met" if wall < 5.0 else ("under 5 s: met in CPU time only" if cpu < 5.0
+                                                       else "under 5 s: **missed**")
+            linear = all(g <= LINEAR_TOLERANCE for g in res["chain_growth_cpu"])
+            verdict = fast + ("; linear: met" if linear else "; linear: **missed**")
             rows.append(f"| ppgraph's own time, 10,000-node chain | < 5 s, linear "
                         f"| {wall:.2f} s wall, {cpu:.2f} s CPU; growth (CPU) "
                         f"{', '.join(f'{g:.2f}' for g in res['chain_growth_cpu'])} | {verdict} |")

@@ -15,6 +15,7 @@ compile, which run in a subprocess with a timeout.
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -155,6 +156,12 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
     timed_out: int | None = None
     for n in settings.chain_sizes:
         phases, _ = chain_phases(n)
+        gc.collect()
+        gc.disable()  # the same again without Python's cyclic garbage collector, to see what it costs
+        try:
+            phases["total_cpu_nogc"] = chain_phases(n)[0]["total_cpu"]
+        finally:
+            gc.enable()
         if timed_out is None:
             xla = xla_phases(n, settings.xla_timeout)
             if "timeout" in xla:
@@ -164,9 +171,9 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
         results["chain"][str(n)] = {"ppgraph": phases, "xla": xla}
         print(f"  chain {n}: " + ", ".join(f"{k} {v:.3f}s" for k, v in phases.items()) + f"; xla {xla}", flush=True)
     sizes = [str(n) for n in settings.chain_sizes]
-    for kind in ("total", "total_cpu"):
+    for kind in ("total", "total_cpu", "total_cpu_nogc"):
         totals = [results["chain"][s]["ppgraph"][kind] for s in sizes]
-        suffix = "_cpu" if kind.endswith("cpu") else ""
+        suffix = kind.removeprefix("total")
         results["chain_growth" + suffix] = [ratio(b, a) / (int(sb) / int(sa)) for a, b, sa, sb in
                                             zip(totals, totals[1:], sizes, sizes[1:])]
         results["chain_largest_total" + suffix] = totals[-1]
