@@ -472,8 +472,10 @@ class FitProblem:
 
     def loss(self, state: dict[str, dict[str, Any]], rng_key: jax.Array, data: dict[str, Any] | None = None) -> jax.Array:
         """One-particle estimate of the negative ELBO at ``state`` on ``data`` (default: all data)."""
+        if not self.latents:  # MAP / maximum likelihood: no noise to draw
+            return -self.log_joint(dict(state["params"]), data)
         scale = self.scales(state)
-        keys = jax.random.split(rng_key, max(len(self.latents), 1))
+        keys = jax.random.split(rng_key, len(self.latents))
         z, entropy = {}, 0.0
         for k, name in zip(keys, self.latents):
             loc = state["loc"][name]
