@@ -159,3 +159,12 @@ def test_trainable_layer_needs_an_input():
         t.init(jax.random.key(0), name="net")
     with pytest.raises(pg.ModelError, match="needs a layer object"):
         TrainableLayer(dist.Normal(0.0, 1.0))
+
+
+def test_save_load_round_trip(tmp_path):
+    g = bnn_to_trainable(regression)
+    path = tmp_path / "trainable.json"
+    pg.save(g, str(path))
+    loaded = pg.load(str(path))
+    assert float(pg.logpdf(loaded)(X, y=Y, net=W)) == pytest.approx(float(pg.logpdf(g)(X, y=Y, net=W)), rel=1e-6)
+    assert is_trainable_layer(loaded.graph.obj("net"))
