@@ -73,3 +73,14 @@ def test_a_model_defined_in_a_doctest_parses():
     runner = doctest.DocTestRunner(optionflags=OPTIONS)
     runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_missing_extra_skips_or_fails_by_environment(monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.delenv("PPGRAPH_REQUIRE_EXTRAS", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        require_extra("ppgraph.nn.trax.layers")
+    monkeypatch.setenv("PPGRAPH_REQUIRE_EXTRAS", "1")
+    with pytest.raises(pytest.fail.Exception, match="trax"):
+        require_extra("ppgraph.nn.trax")
+    require_extra("ppgraph.nn.dense")  # not an extra: nothing happens
