@@ -281,6 +281,9 @@ _HINTS = (
      "pass sizes as Python ints"),
     ("has no attribute 'sample'", None, "the right side of `<~` must evaluate to a distribution"),
     ("has no attribute 'log_prob'", None, "the right side of `<~` must evaluate to a distribution"),
+    ("got invalid", None, "a parameter of this node's distribution is outside its valid range "
+     "(e.g. a scale that can be negative): give that parent a distribution with the right support "
+     "(HalfNormal, Exponential, ...) or transform it (jnp.exp, jax.nn.softplus)"),
     ("broadcast", None, "check the shapes of this node's inputs (see pg.describe); they must broadcast"),
     ("shape", None, "check the shapes of this node's inputs (see pg.describe); they must broadcast"),
 )
