@@ -12,7 +12,7 @@ Layer nodes get their rules from :mod:`ppgraph.nn`.
 
 from __future__ import annotations
 
-from ..ir import Argument, Deterministic, Factor, Node, Parameter, RandomVariable
+from ..ir import Argument, Deterministic, Factor, Layer, Node, Parameter, RandomVariable
 from ..ir.expr import ident
 from .base import Context, Target, register_target, rule
 
@@ -20,10 +20,11 @@ __all__ = ["SAMPLE", "LOGPDF"]
 
 
 def _sample_outputs(ctx: Context) -> list[str]:
+    # A given layer is returned too: its rule turns the given weights into a callable network.
     return [
         name
-        for name in ctx.graph.order()
-        if name not in ctx.given and not isinstance(ctx.graph.nodes[name]["node"], (Argument, Factor))
+        for name, node in ((n, ctx.graph.nodes[n]["node"]) for n in ctx.graph.order())
+        if not isinstance(node, (Argument, Factor)) and (name not in ctx.given or isinstance(node, Layer))
     ]
 
 

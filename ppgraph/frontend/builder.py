@@ -139,6 +139,7 @@ class GraphBuilder:
         self._graph = Graph(name=name, env={})
         self._names: dict[int, str] = {}
         self._keep: list[Any] = []
+        self._explicit: set[str] = set()
 
     # -- nodes -------------------------------------------------------------------------
     def argument(self, name: str, default: Any = inspect.Parameter.empty) -> Symbol:
@@ -201,7 +202,14 @@ class GraphBuilder:
         return self.ref(name)
 
     def constant(self, name: str, value: Any) -> Symbol:
-        """Make ``value`` (an array, a function, ...) available to expressions as ``name``."""
+        """Make ``value`` (an array, a function, ...) available to expressions as ``name``.
+
+        Constants registered here stay in the model's environment even if no node uses them.
+        """
+        self._explicit.add(name)
+        return self._register(name, value)
+
+    def _register(self, name: str, value: Any) -> Symbol:
         env = self._graph.env
         if name in env and env[name] is not value:
             raise ModelError(f"the constant name '{name}' is used already", model=self._graph.name)
@@ -234,8 +242,16 @@ class GraphBuilder:
         self._graph.graph["returns_tuple"] = len(values) > 1
 
     def build(self) -> Model:
-        """Validate and return the model (the builder can keep building afterwards)."""
-        return Model(infer_layer_inputs(self._graph.copy()))
+        """Validate and return the model (the builder can keep building afterwards).
+
+        The model's environment keeps the names its nodes use and the constants given
+        with :meth:`constant`; names the builder registered for symbols that no node
+        ended up using are dropped, so the graph equals what ``@pg.model`` builds.
+        """
+        graph = self._graph.copy()
+        used = {name for _, node in graph.nodes(data="node") for name in node.references()} | self._explicit
+        graph.graph["env"] = {k: v for k, v in graph.env.items() if k in used}
+        return Model(infer_layer_inputs(graph))
 
     # -- sources -----------------------------------------------------------------------
     def _add(self, node: Any) -> None:
@@ -320,7 +336,7 @@ class GraphBuilder:
         if pg_dist.is_distribution(obj) and inspect.isclass(obj) or callable(obj):
             name = getattr(obj, "__name__", None)
             if name and name.isidentifier():
-                return self.constant(_fresh(name, env, self._graph), obj).source
+                return self._register(_fresh(name, env, self._graph), obj).source
         if hasattr(obj, "shape") or isinstance(obj, np.ndarray):
             raise ModelError(
                 "arrays in expressions need a name",

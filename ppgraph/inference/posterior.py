@@ -188,7 +188,8 @@ def diagnostics_warnings(post: Posterior, r_hat_threshold: float = 1.01) -> list
 
         latent = {
             n: _numpy(v) for n, v in post.samples.items()
-            if (post.model is None or _is_latent(post.model, n)) and _numpy(v).dtype.kind in "fc" and np.size(v)
+            if _is_array(v) and (post.model is None or _is_latent(post.model, n))
+            and _numpy(v).dtype.kind in "fc" and np.size(v)
         }
         bad = []
         if latent:

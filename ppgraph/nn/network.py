@@ -105,6 +105,11 @@ class Network:
 
     __getitem__ = unbatch
 
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        # Without this, numpy would treat a batched network as a nested sequence (it has
+        # __len__ and __getitem__) and recurse through every network of the batch.
+        raise TypeError("a network is not an array: use its .weights (a pytree of arrays)")
+
     def __len__(self) -> int:
         batch = self.batch_shape
         if not batch:

@@ -185,7 +185,8 @@ def test_bayesian_network_weights_are_sampled():
     x = jnp.linspace(-1.0, 1.0, 10)[:, None]
     y = jnp.tanh(2.0 * x[:, 0])
     post = pg.sample(M.tiny_bnn, KEY, x, y=y, num_warmup=60, num_samples=20, num_chains=2, progress=False)
-    shapes = jax.tree.map(jnp.shape, post.samples["net"])
+    assert isinstance(post.samples["net"], pg.nn.Network)  # callable, one network per (chain, draw)
+    shapes = jax.tree.map(jnp.shape, post.samples["net"].weights)
     assert shapes == {"0": {"kernel": (2, 20, 1, 3), "bias": (2, 20, 3)},
                       "2": {"kernel": (2, 20, 3, 1), "bias": (2, 20, 1)}}
     assert post.samples["mu"].shape == (2, 20, 10)

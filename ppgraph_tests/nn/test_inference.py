@@ -24,8 +24,13 @@ def test_nuts_fits_a_tiny_bnn_and_predicts(noncentred):
         post = pg.sample(model, jax.random.key(0), X, y=Y, num_warmup=250, num_samples=100, num_chains=2,
                          progress=False)
     latent = "net_decentered" if noncentred else "net"
-    kernel = post.samples[latent]["0"]["kernel"]
+    kernel = post.samples[latent].weights["0"]["kernel"]
     assert kernel.shape == (2, 100, 1, 3)
+    net = post.samples["net"]  # a batched network: callable, one network per (chain, draw)
+    assert isinstance(net, pg.nn.Network)
+    out = net(X)
+    assert out.shape[:3] == (2, 100, 30)
+    assert jnp.allclose(net[1, 7](X), out[1, 7], atol=1e-5)
     pred = pg.sample_predictive(model, jax.random.key(1), post, X)
     assert pred["y"].shape == (2, 100, 30)
     mse = float(jnp.mean((pred["mu"].reshape(-1, 30).mean(0) - Y) ** 2))
