@@ -20,7 +20,7 @@ from .codegen import Compiled, call_mapped, generate
 from .errors import ModelError
 from .ir import Argument, Factor, Graph, Layer, Parameter, RandomVariable
 from .ir.expr import ident
-from .model import Model, as_model
+from .model import Model, as_model, weights_of
 
 __all__ = [
     "source",
@@ -250,13 +250,10 @@ class LogDensity:
                 model=self.model.name,
                 hint="pass values only for unobserved random variables",
             )
-        inputs = _inputs(bound, {k: _network_weights(v) for k, v in values.items()})
+        inputs = _inputs(bound, {k: weights_of(v) for k, v in values.items()})
         return jit_call(self.compiled, inputs)
 
 
-def _network_weights(value: Any) -> Any:
-    """A sampled network stands for its weights."""
-    return getattr(value, "__ppgraph_weights__", lambda: value)()
 
 
 def logpdf(model: Model | Graph, *, terms: bool = False) -> LogDensity:

@@ -13,7 +13,7 @@ from .errors import ModelError
 from .ir import Argument, Graph, validate
 from .ir.expr import ident
 
-__all__ = ["Model", "as_graph", "as_model"]
+__all__ = ["Model", "as_graph", "as_model", "weights_of"]
 
 
 class Model:
@@ -149,3 +149,12 @@ def as_model(obj: Any) -> Model:
     if isinstance(obj, Graph):
         return Model(obj)
     raise TypeError(f"expected a ppgraph Model or Graph, got {type(obj).__name__}")
+
+
+def weights_of(value: Any) -> Any:
+    """A sampled network's weights (its ``__ppgraph_weights__()``); any other value as it is.
+
+    The one place the network-value protocol is read: ``logpdf``, ``observe``/``do``,
+    the samplers and ``fit`` all accept a network wherever they accept its weights.
+    """
+    return value.__ppgraph_weights__() if hasattr(value, "__ppgraph_weights__") else value

@@ -423,7 +423,7 @@ class FitProblem:
         inputs = {k: v for k, v in {**self.static, **self.data}.items() if k in arguments}
         keys = jax.random.split(rng_key, NUM_INIT_DRAWS)
         draws = jit_call(self.init_fn, inputs, keys=keys)
-        from ..passes.bnn import weights_of
+        from ..model import weights_of
 
         params = {n: weights_of(jax.tree_util.tree_map(lambda x: x[0], draws[n])) for n in self.parameters}
         loc = {n: jnp.median(draws[n], axis=0) for n in self.latents}

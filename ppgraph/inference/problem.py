@@ -51,7 +51,7 @@ from ..compile import _check_arguments, latent_names, value_inputs
 from ..errors import ModelError, SupportError
 from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
 from ..ir.expr import ident
-from ..model import Model, as_model
+from ..model import Model, as_model, weights_of
 from ..passes import compose, observe
 
 __all__ = ["Problem", "prepare", "as_value", "user_name"]
@@ -172,7 +172,7 @@ class Problem:
 
     # -- compiled functions ------------------------------------------------------------------
     def _values(self, position: dict[str, Any]) -> dict[str, Any]:
-        return {ident(k): _weights(position[k]) for k in self.latents}
+        return {ident(k): weights_of(position[k]) for k in self.latents}
 
     def _logdensity(self, position: dict[str, Any]) -> jax.Array:
         return call_mapped(self._logpdf, **self._argkw, **self._values(position))
@@ -248,7 +248,7 @@ class Problem:
             raise node_error(graph, err.node, cause, "logpdf") from cause
         shapes = {}
         for name in self.latents:
-            leaf = _weights(values[name])
+            leaf = weights_of(values[name])
             shapes[name] = jax.tree.map(lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), leaf)
         return shapes
 
@@ -326,8 +326,6 @@ class Problem:
         )
 
 
-def _weights(value: Any) -> Any:
-    return getattr(value, "__ppgraph_weights__", lambda: value)()
 
 
 def _unwrap(d: Any) -> Any:

@@ -84,6 +84,7 @@ import jax.numpy as jnp
 
 from ..dist import is_distribution
 from ..errors import ModelError, ShapeError
+from ..model import weights_of
 
 __all__ = [
     "Layer",
@@ -349,7 +350,7 @@ class Layer:
 
     def log_prob(self, weights: Any) -> Any:
         """Sum of the prior log densities of all weights with a prior."""
-        weights = _weights_of(weights)
+        weights = weights_of(weights)
         shapes = tree_build(weights, lambda path, w: jax.ShapeDtypeStruct(jnp.shape(w), jnp.result_type(w)))
         try:
             priors = self.priors(shapes)
@@ -375,7 +376,7 @@ class Layer:
         """Raise a ShapeError if ``weights`` do not fit an input of ``input_shape``."""
         expected, _ = self.shapes(input_shape)
         want = {path: tuple(s.shape) for path, s in tree_items(expected)}
-        have = {path: tuple(jnp.shape(w)) for path, w in tree_items(_weights_of(weights))}
+        have = {path: tuple(jnp.shape(w)) for path, w in tree_items(weights_of(weights))}
         who = f"'{name}' ({self.describe()})" if name else self.describe()
         for path in sorted(set(want) | set(have), key=str):
             if path not in have:
@@ -395,7 +396,7 @@ class Layer:
         """Wrap ``weights`` into a callable network (checked against ``input_shape`` when given)."""
         from .network import Network
 
-        weights = _weights_of(weights)
+        weights = weights_of(weights)
         if input_shape is not None:
             self.check_weights(weights, input_shape, name=name)
         return Network(self.without_priors(), weights, name=name)
@@ -447,5 +448,3 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _weights_of(value: Any) -> Any:
-    return value.__ppgraph_weights__() if hasattr(value, "__ppgraph_weights__") else value

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 
 from .. import dist as pg_dist
 from ..errors import ModelError
-from .base import TRAINABLE, Layer, Path, _weights_of, path_str, tree_build, tree_get
+from .base import TRAINABLE, Layer, Path, weights_of, path_str, tree_build, tree_get
 
 __all__ = ["NonCentered", "standardize"]
 
@@ -103,7 +103,7 @@ class NonCentered(Layer):
 
     def centre(self, z: Any) -> Any:
         """The actual weights ``loc + scale * z`` for standardised weights ``z``."""
-        z = _weights_of(z)
+        z = weights_of(z)
         shapes = tree_build(z, lambda path, w: w)
         inner = self.layer.priors(shapes)
 
@@ -127,7 +127,7 @@ class NonCentered(Layer):
     def network(self, weights: Any, input_shape: tuple[int, ...] | None = None, *, name: str | None = None) -> Any:
         from .network import Network
 
-        z = _weights_of(weights)
+        z = weights_of(weights)
         if input_shape is not None:
             self.layer.check_weights(z, input_shape, name=name)
         return Network(self.layer.without_priors(), self.centre(z), name=name, raw=z)

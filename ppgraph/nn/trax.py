@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ModelError
+from ..model import weights_of
 from .base import TRAINABLE, Layer, Path, float_dtype, path_str, tree_build
 from .network import Network
 
@@ -179,7 +180,7 @@ class TraxLayer(Layer):
     forward = apply
 
     def network(self, weights: Any, input_shape: tuple[int, ...] | None = None, *, name: str | None = None) -> Any:
-        weights = weights.__ppgraph_weights__() if hasattr(weights, "__ppgraph_weights__") else weights
+        weights = weights_of(weights)
         weights = _as_tuples(weights)
         if input_shape is not None:
             self.check_weights(weights, input_shape, name=name)

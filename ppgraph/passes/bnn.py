@@ -44,6 +44,7 @@ import jax.numpy as jnp
 
 from ..errors import ModelError
 from ..ir import Graph, Layer, Node, Parameter
+from ..model import weights_of
 from .base import graph_of, register_pass, rewrite_nodes
 
 __all__ = ["bnn_to_trainable", "TrainableLayer", "INFO_KEY", "is_trainable_layer", "weights_of"]
@@ -104,9 +105,6 @@ class TrainableLayer:
         return f"TrainableLayer({self.layer!r})"
 
 
-def weights_of(value: Any) -> Any:
-    """A network's weights (``__ppgraph_weights__``); other values as they are."""
-    return value.__ppgraph_weights__() if hasattr(value, "__ppgraph_weights__") else value
 
 
 def is_trainable_layer(node: Node) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ModelError
+from ..model import weights_of
 from ..ir import Deterministic, Graph, Layer, Node, RandomVariable
 from ..ir.expr import ident
 from .base import graph_of, rebuild, register_pass
@@ -134,7 +135,7 @@ def observe(graph: Any, **values: Any) -> Graph:
             node = restored
         old = node.observed
         const = old if old is not None and old.isidentifier() and old in graph.env else _constant_name(graph, name, "observed", set(env))
-        env[const] = getattr(value, "__ppgraph_weights__", lambda: value)()
+        env[const] = weights_of(value)
         replacements[name] = [node.replace(observed=const)]
     return rebuild(graph, replacements, env=env, replace_env=True)
 
@@ -173,7 +174,7 @@ def do(graph: Any, **values: Any) -> Graph:
         const = prev if prev is not None and prev in graph.env else _constant_name(graph, name, "do", set(env))
         # a layer keeps a network as it is (later expressions call it); plain weights get wrapped
         network = isinstance(node, Layer) and callable(value) and hasattr(value, "__ppgraph_weights__")
-        env[const] = value if network else getattr(value, "__ppgraph_weights__", lambda: value)()
+        env[const] = value if network else weights_of(value)
         expr = f"{node.spec}.network({const})" if isinstance(node, Layer) and not network else const
         info = dict(node.info)
         info.setdefault("intervened", node.kind)

@@ -100,7 +100,7 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     return None
 
 
-def _weights_of(value: Any) -> tuple[tuple[str, tuple[int, ...]], ...] | None:
+def weights_of(value: Any) -> tuple[tuple[str, tuple[int, ...]], ...] | None:
     weights = getattr(value, "weights", None)
     if weights is None:
         return None
@@ -144,7 +144,7 @@ def _trace(graph: Graph, inputs: dict[str, Any], given: tuple[str, ...]) -> dict
                     batch = event = support = None
                 found[name] = NodeShape(_shape_of(value), batch, event, support)
             elif isinstance(node, Layer):
-                found[name] = NodeShape(_shape_of(value) if hasattr(value, "shape") else None, weights=_weights_of(value))
+                found[name] = NodeShape(_shape_of(value) if hasattr(value, "shape") else None, weights=weights_of(value))
             elif ident(name) in namespace:
                 found[name] = NodeShape(_shape_of(value))
         return 0
