@@ -2,6 +2,8 @@
 
 ``write_models`` writes model source to a module file and imports it: the parser
 reads models with ``inspect.getsource``, so models in tests must live in files.
+``line_of`` finds the line of a statement in such a file: error-location tests take
+their expected line from the source text, never from ppgraph's own ``location``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,33 @@ if str(ROOT) not in sys.path:  # `import ppgraph_tests.strategies` also under pl
 _counter = itertools.count()
 
 HEADER = "import jax\nimport jax.numpy as jnp\nimport ppgraph as pg\nfrom ppgraph import dist\n"
+
+
+def line_of(path: str | Path, snippet: str, *, after: str | None = None) -> int:
+    r"""1-based number of the first line of ``path`` containing ``snippet``.
+
+    With ``after``, the search starts below the first line containing ``after``
+    (e.g. ``after="def my_model("`` when several models share a statement).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+    ...     _ = f.write("def a():\n    x = 1\ndef b():\n    x = 1\n")
+    >>> line_of(f.name, "x = 1"), line_of(f.name, "x = 1", after="def b(")
+    (2, 4)
+    """
+    lines = Path(path).read_text().splitlines()
+    start = 0
+    if after is not None:
+        start = next((i for i, line in enumerate(lines) if after in line), None)
+        if start is None:
+            raise AssertionError(f"{after!r} not in {path}")
+        start += 1
+    for number, line in enumerate(lines[start:], start=start + 1):
+        if snippet in line:
+            return number
+    raise AssertionError(f"{snippet!r} not in {path}" + (f" below {after!r}" if after else ""))
 
 
 def load_module(path: Path, name: str | None = None) -> ModuleType:

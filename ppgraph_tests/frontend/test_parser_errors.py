@@ -12,14 +12,7 @@ from pathlib import Path
 import pytest
 
 import ppgraph as pg
-
-
-def line_of(path: Path, needle: str) -> int:
-    """1-based line number of the first line of ``path`` containing ``needle``."""
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(f"{needle!r} not in {path}")
+from ppgraph_tests.conftest import line_of
 
 
 def check(err: pg.ModelError, path: Path, *, model: str, node: str, line_text: str, words: tuple[str, ...]) -> None:

@@ -8,6 +8,7 @@ from scipy import stats
 
 import ppgraph as pg
 from ppgraph import ModelError, ShapeError, dist, nn
+from ppgraph_tests.conftest import line_of
 
 from . import models
 
@@ -58,7 +59,8 @@ def test_missing_prior_is_an_error_naming_the_weight():
 def test_missing_prior_inside_a_model_names_the_node():
     with pytest.raises(ModelError, match="weight 'kernel' has no prior") as info:
         pg.sample_forward(models.no_prior, KEY, jnp.ones((2, 3)))
-    assert info.value.node == "net" and "models.py" in info.value.location
+    line = line_of(models.__file__, "net <~ nn.Dense(3)", after="def no_prior(")
+    assert info.value.node == "net" and info.value.location == f"models.py:{line}"
 
 
 def test_prior_that_is_not_a_distribution():
