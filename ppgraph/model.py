@@ -7,13 +7,14 @@ immutable in spirit: passes return new graphs, and ``Model(graph)`` wraps them.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from .errors import ModelError
 from .ir import Argument, Graph, validate
 from .ir.expr import ident
 
-__all__ = ["Model", "as_graph", "as_model", "weights_of"]
+__all__ = ["Model", "as_graph", "as_model", "weights_of", "register_weights"]
 
 
 class Model:
@@ -151,10 +152,25 @@ def as_model(obj: Any) -> Model:
     raise TypeError(f"expected a ppgraph Model or Graph, got {type(obj).__name__}")
 
 
+_WEIGHT_READERS: list[tuple[type, Callable[[Any], Any]]] = []
+
+
+def register_weights(cls: type, read: Callable[[Any], Any]) -> None:
+    """Teach :func:`weights_of` the weights of a foreign network type (e.g. ``flax.nnx.Module``).
+
+    For classes that cannot carry a ``__ppgraph_weights__`` method; the adapters in
+    ``ppgraph.nn`` register their frameworks' module types when they are imported.
+    """
+    if (cls, read) not in _WEIGHT_READERS:
+        _WEIGHT_READERS.append((cls, read))
+
+
 def weights_of(value: Any) -> Any:
     """A sampled network's weights (its ``__ppgraph_weights__()``); any other value as it is.
 
     The one place the network-value protocol is read: ``logpdf``, ``observe``/``do``,
     the samplers and ``fit`` all accept a network wherever they accept its weights.
+    Foreign module types registered with :func:`register_weights` are read too.
     """
-    return value.__ppgraph_weights__() if hasattr(value, "__ppgraph_weights__") else value
+    if hasattr(value, "__ppgraph_weights__"):
+        return value
