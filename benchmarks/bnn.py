@@ -32,7 +32,7 @@ from numpyro.infer.util import initialize_model
 import ppgraph as pg
 from ppgraph import dist, nn
 
-from .common import Settings, block, ratio, time_interleaved
+from .common import Settings, block, interleaved_runs, ratio, summarize_runs, time_interleaved
 from .nuts import min_ess
 
 __all__ = ["run", "mlp_data", "digits_data"]
@@ -117,8 +117,8 @@ def _logpdf(settings: Settings, model: pg.Model, data: dict[str, Any]) -> dict[s
 def _nuts(settings: Settings, model: pg.Model, data: dict[str, Any]) -> dict[str, Any]:
     warmup, draws, chains = settings.bnn_nuts
     names = ["w0", "b0", "w1", "b1"]
-    runs: dict[str, list[dict[str, Any]]] = {"ppgraph": [], "numpyro": []}
-    for seed in range(settings.nuts_repeats):
+
+    def run_pg(seed: int) -> dict[str, Any]:
         with warnings.catch_warnings():  # divergences are counted in the table
             warnings.simplefilter("ignore")
             t0, c0 = time.perf_counter(), time.process_time()
@@ -127,28 +127,22 @@ def _nuts(settings: Settings, model: pg.Model, data: dict[str, Any]) -> dict[str
             net = post.samples["net"]
             w = block(getattr(net, "weights", net))  # a batched network, or its weights pytree
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        runs["ppgraph"].append({"wall": wall, "cpu": cpu, "min_ess": min_ess(_to_sites(w), names),
-                                "divergences": int(np.sum(np.asarray(post.stats.get("diverging", 0))))})
+        return {"wall": wall, "cpu": cpu, "min_ess": min_ess(_to_sites(w), names),
+                "divergences": int(np.sum(np.asarray(post.stats.get("diverging", 0))))}
+
+    def run_numpyro(seed: int) -> dict[str, Any]:
         t0, c0 = time.perf_counter(), time.process_time()
         mcmc = MCMC(NUTS(_mlp_numpyro), num_warmup=warmup, num_samples=draws, num_chains=chains,
                     chain_method="vectorized", progress_bar=False)
         mcmc.run(jax.random.key(seed), **data, extra_fields=("diverging",))
         samples = block(mcmc.get_samples(group_by_chain=True))
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        runs["numpyro"].append({"wall": wall, "cpu": cpu, "min_ess": min_ess(samples, names),
-                                "divergences": int(np.sum(np.asarray(mcmc.get_extra_fields()["diverging"])))})
-        print(f"  bnn nuts seed {seed}: {runs['ppgraph'][-1]} / numpyro {runs['numpyro'][-1]}", flush=True)
-    summary = {
-        fw: {
-            "wall": float(np.median([o["wall"] for o in outs])),
-            "min_ess": float(np.median([o["min_ess"] for o in outs])),
-            "ess_per_s": float(np.median([o["min_ess"] / o["wall"] for o in outs])),
-            "cpu": float(np.median([o["cpu"] for o in outs])),
-            "ess_per_cpu_s": float(np.median([o["min_ess"] / o["cpu"] for o in outs])),
-            "divergences": [o["divergences"] for o in outs],
-        }
-        for fw, outs in runs.items()
-    }
+        return {"wall": wall, "cpu": cpu, "min_ess": min_ess(samples, names),
+                "divergences": int(np.sum(np.asarray(mcmc.get_extra_fields()["diverging"])))}
+
+    runs = interleaved_runs({"ppgraph": run_pg, "numpyro": run_numpyro}, range(settings.nuts_repeats),
+                            label="bnn nuts")
+    summary = {fw: summarize_runs(outs) for fw, outs in runs.items()}
     r = {
         "description": f"the 16-16-3 MLP (323 weights), N={data['X'].shape[0]}",
         "settings": f"{chains} chains x ({warmup} warmup + {draws} draws), {settings.nuts_repeats} seed(s)",
@@ -249,9 +243,15 @@ def _fit(settings: Settings) -> dict[str, Any]:
         "end_to_end_steps_per_s": {k: s2 / v[s2][0] for k, v in times.items()},
         "target": TARGET_FIT,
     }
-    # judged on the CPU-time rate: on a shared machine the wall-time difference of two runs is
-    # dominated by waiting for a CPU; both are reported.  nan (noise) never counts as met.
-    r["met"] = bool(r["slowdown_cpu"] <= TARGET_FIT)
+    # Two verdicts, both required: the marginal per-step rate (CPU time: on a shared machine the
+    # wall-time difference of two runs is dominated by waiting for a CPU) and the end-to-end
+    # time of the whole call at the larger step count, fixed costs (set-up, compile) included.
+    # nan (noise) never counts as met.
+    r["end_to_end_slowdown"] = ratio(times["ppgraph"][s2][0], times["handwritten"][s2][0])
+    r["end_to_end_slowdown_cpu"] = ratio(times["ppgraph"][s2][1], times["handwritten"][s2][1])
+    r["met_marginal"] = bool(r["slowdown_cpu"] <= TARGET_FIT)
+    r["met_end_to_end"] = bool(r["end_to_end_slowdown"] <= TARGET_FIT)
+    r["met"] = r["met_marginal"] and r["met_end_to_end"]
     print(f"  bnn fit: {times}", flush=True)
     return r
 

@@ -20,7 +20,7 @@ import platform
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -37,6 +37,10 @@ __all__ = [
     "machine_info",
     "load_average",
     "ratio",
+    "interleaved_runs",
+    "spread",
+    "summarize_runs",
+    "comparison",
 ]
 
 
@@ -57,7 +61,9 @@ class Settings:
     num_warmup, num_samples, num_chains
         NUTS settings, the same for every framework.
     nuts_repeats
-        Independent NUTS runs per framework and model (different seeds; median reported).
+        Independent runs per framework and model of every sampler comparison (seeds
+        ``0 .. nuts_repeats - 1``, frameworks interleaved in changing order; the median
+        decides a verdict, the range is reported).
     bnn_nuts
         (warmup, draws, chains) of NUTS on the Bayesian MLP.
     fit_steps
@@ -83,7 +89,7 @@ QUICK = Settings("quick", rounds=3, number=20, startup_repeats=1, chain_sizes=(1
                  bnn_nuts=(30, 30, 2), fit_steps=100)
 # sized to keep the full run near 10 minutes on the shared 2-core machine
 FULL = Settings("full", rounds=10, number=100, startup_repeats=3, chain_sizes=(100, 1000, 10000),
-                xla_timeout=60.0, num_warmup=500, num_samples=500, num_chains=4, nuts_repeats=1,
+                xla_timeout=60.0, num_warmup=500, num_samples=500, num_chains=4, nuts_repeats=3,
                 bnn_nuts=(200, 200, 2), fit_steps=2500)
 
 
@@ -187,3 +193,122 @@ def machine_info() -> dict[str, Any]:
         "versions": {p: _version(p) for p in ("jax", "jaxlib", "numpyro", "blackjax", "optax", "arviz", "ppgraph")},
         "commit": _git_commit(),
     }
+
+
+def interleaved_runs(runners: dict[str, Callable[[int], dict[str, Any]]], seeds: Sequence[int], *,
+                     label: str = "") -> dict[str, list[dict[str, Any]]]:
+    """Run every framework once per seed, interleaved, in an order that changes with the seed.
+
+    Seed ``i`` runs the frameworks rotated by ``i`` places and, on odd ``i``, reversed
+    (e.g. ``a b c``, ``c b a``... then ``c a b``...), so no framework always runs first or
+    right after a particular other one: a change of load on the shared machine, or a
+    warm cache left by the previous run, hits each alike.  A runner that raises is
+    recorded as ``{"error": ...}`` (the report says what failed) instead of ending the run.
+
+    Returns
+    -------
+    dict
+        framework -> one result dict per seed (each with its ``"seed"``).
+
+    Examples
+    --------
+    >>> calls = []
+    >>> runs = interleaved_runs({"a": lambda s: calls.append(("a", s)) or {"x": s},
+    ...                          "b": lambda s: calls.append(("b", s)) or {"x": -s}}, [0, 1])
+    >>> calls
+    [('a', 0), ('b', 0), ('a', 1), ('b', 1)]
+    >>> runs["b"]
+    [{'x': 0, 'seed': 0}, {'x': -1, 'seed': 1}]
+    """
+    names = list(runners)
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    for i, seed in enumerate(seeds):
+        k = i % len(names)
+        order = names[k:] + names[:k]
+        if i % 2:
+            order = order[::-1]
+        for name in order:
+            try:
+                out = dict(runners[name](seed))
+            except Exception as err:  # report, don't hide: the table says what failed
+                out = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
+            out["seed"] = seed
+            runs[name].append(out)
+            if label:
+                shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in out.items()}
+                print(f"  {label} {name} seed {seed}: {shown}", flush=True)
+    return runs
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, minimum, maximum and count of ``values`` (``nan`` when empty).
+
+    >>> spread([3.0, 1.0, 2.0])
+    {'median': 2.0, 'min': 1.0, 'max': 3.0, 'n': 3}
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        return {"median": float("nan"), "min": float("nan"), "max": float("nan"), "n": 0}
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals)}
+
+
+def summarize_runs(outs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-framework summary of sampler runs that report ``wall``, ``cpu`` and ``min_ess``.
+
+    Medians are what verdicts use (``ess_per_s``, ``wall``...); ``*_range`` hold
+    ``[min, max]`` over the seeds.
+    """
+    ok = [o for o in outs if "error" not in o]
+    out: dict[str, Any] = {"n": len(ok), "errors": [o["error"] for o in outs if "error" in o]}
+    columns = {
+        "wall": [o["wall"] for o in ok],
+        "cpu": [o["cpu"] for o in ok],
+        "min_ess": [o["min_ess"] for o in ok],
+        "ess_per_s": [o["min_ess"] / o["wall"] for o in ok],
+        "ess_per_cpu_s": [o["min_ess"] / o["cpu"] for o in ok],
+    }
+    for key, vals in columns.items():
+        s = spread(vals)
+        out[key] = s["median"]
+        out[key + "_range"] = [s["min"], s["max"]]
+    out["divergences"] = [o.get("divergences") for o in ok]
+    return out
+
+
+def comparison(benchmark: str, metric: str, ppgraph: Sequence[float], reference: Sequence[float], *,
+               reference_name: str, target: float | None, higher_is_better: bool = True,
+               note: str = "") -> dict[str, Any]:
+    """One row of a benchmark table: ppgraph against a reference, several seeds each.
+
+    ``ppgraph`` and ``reference`` hold one measurement per seed (paired by position,
+    measured interleaved).  The ratio is ppgraph / reference; its median over the
+    seeds (of the per-seed ratios) decides the verdict against ``target``
+    (ratio >= target when ``higher_is_better``, else ratio <= target).
+
+    Examples
+    --------
+    >>> row = comparison("m", "min-ESS/s", [2.0, 4.0, 3.0], [2.0, 2.0, 2.0], reference_name="NumPyro",
+    ...                  target=1.0)
+    >>> row["ratio"], row["ratio_range"], row["met"]
+    (1.5, [1.0, 2.0], True)
+    """
+    ratios = [ratio(a, b) for a, b in zip(ppgraph, reference)]
+    ratios = [r for r in ratios if r == r]  # drop nan
+    rs = spread(ratios)
+    out = {
+        "benchmark": benchmark,
+        "metric": metric,
+        "reference_name": reference_name,
+        "ppgraph": spread(ppgraph),
+        "reference": spread(reference),
+        "ratio": rs["median"],
+        "ratio_range": [rs["min"], rs["max"]],
+        "target": target,
+        "higher_is_better": higher_is_better,
+        "note": note,
+    }
+    if target is None or rs["n"] == 0:
+        out["met"] = None
+    else:
+        out["met"] = bool(rs["median"] >= target) if higher_is_better else bool(rs["median"] <= target)
+    return out

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.infer import MCMC, NUTS
 
-from .common import Settings, block, ratio
+from .common import Settings, block, interleaved_runs, ratio, summarize_runs
 from .logpdf import split_data
 from .models import CASES, Case
 
@@ -115,12 +115,11 @@ def run_blackjax(case: Case, settings: Settings, seed: int) -> dict[str, Any]:
 RUNNERS = {"ppgraph": run_ppgraph, "numpyro": run_numpyro, "blackjax": run_blackjax}
 
 
-def _median(values: list[float]) -> float:
-    return float(np.median(values)) if values else float("nan")
-
-
 def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, Any]:
-    """NUTS on every model with every framework; ``settings.nuts_repeats`` seeds each."""
+    """NUTS on every model with every framework: ``settings.nuts_repeats`` seeds each, interleaved.
+
+    Verdicts use the median over seeds of min-ESS/s; the range is reported beside it.
+    """
     import ppgraph as pg
 
     available = hasattr(pg, "sample")
@@ -134,29 +133,10 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
         if only_models and name not in only_models:
             continue
         case = make()
-        runs: dict[str, list[dict[str, Any]]] = {}
-        for seed in range(settings.nuts_repeats):
-            for framework, runner in RUNNERS.items():  # interleaved: load changes hit all alike
-                if framework == "ppgraph" and not available:
-                    continue
-                try:
-                    out = runner(case, settings, seed)
-                except Exception as err:  # report, don't hide: the table says what failed
-                    out = {"error": f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"}
-                runs.setdefault(framework, []).append(out)
-                print(f"  nuts {name} {framework} seed {seed}: {out}", flush=True)
-        summary: dict[str, Any] = {}
-        for framework, outs in runs.items():
-            ok = [o for o in outs if "error" not in o]
-            summary[framework] = {
-                "wall": _median([o["wall"] for o in ok]),
-                "min_ess": _median([o["min_ess"] for o in ok]),
-                "ess_per_s": _median([o["min_ess"] / o["wall"] for o in ok]),
-                "cpu": _median([o["cpu"] for o in ok]),
-                "ess_per_cpu_s": _median([o["min_ess"] / o["cpu"] for o in ok]),
-                "divergences": [o.get("divergences") for o in ok],
-                "errors": [o["error"] for o in outs if "error" in o],
-            }
+        runners = {fw: (lambda seed, r=r: r(case, settings, seed)) for fw, r in RUNNERS.items()
+                   if fw != "ppgraph" or available}
+        runs = interleaved_runs(runners, range(settings.nuts_repeats), label=f"nuts {name}")
+        summary = {fw: summarize_runs(outs) for fw, outs in runs.items()}
         entry: dict[str, Any] = {"description": case.description, "runs": runs, "summary": summary}
         if "ppgraph" in summary and not summary["ppgraph"]["errors"]:
             pg_s = summary["ppgraph"]
