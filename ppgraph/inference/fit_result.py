@@ -54,12 +54,30 @@ class FitResult:
 
 
 
+def _partly_trainable(graph: Graph, node: Layer) -> bool:
+    """Whether a layer has both trainable parameters and parameters with a prior (a lifted module with
+    ``priors={pattern: ...}`` covering part of it).  Judged on the layer object when its source evaluates
+    without the model's random variables; otherwise ``False``."""
+    try:
+        layer = eval(node.spec, dict(graph.env))  # noqa: S307 - the model's own source, in its own namespace
+    except Exception:
+        return False
+    trainable = getattr(layer, "trainable_paths", None)
+    if not callable(trainable) or not hasattr(layer, "fix_trainable"):
+        return False
+    paths = trainable()
+    return bool(paths) and len(paths) < len(getattr(layer, "free_paths", paths))
+
+
 def fixed_model(graph: Graph, trained: dict[str, Any]) -> Model:
     """``graph`` with trained values fixed: each layer or parameter becomes a constant node.
 
     Like ``do``, the node is cut from its parents and its prior term leaves the
     log density; unlike ``do`` on a layer, the constant is the trained *network*
-    (callable), so later expressions such as ``net(x)`` work unchanged.
+    (callable), so later expressions such as ``net(x)`` work unchanged.  A layer
+    with trainable parameters *and* parameters with a prior (partial
+    stochasticity) stays a layer: ``spec.fix_trainable(trained)`` fixes the
+    trainable ones, and the others remain random (``pg.sample`` samples them).
     """
     replacements, env = {}, {}
     for name, value in trained.items():
@@ -73,6 +91,12 @@ def fixed_model(graph: Graph, trained: dict[str, Any]) -> Model:
         env[const] = value
         info = dict(node.info)
         info.update(fitted=const, intervened=node.kind)
+        if isinstance(node, Layer) and _partly_trainable(graph, node):
+            # partial stochasticity: the trainable parameters are fixed, the others keep their prior
+            spec = f"({node.spec}).fix_trainable({const})"
+            replacements[name] = [Layer(name, spec=spec, input=node.input, location=node.location,
+                                        info=tuple(sorted({**dict(node.info), "fitted": const}.items())))]
+            continue
         replacements[name] = [
             Deterministic(name, expr=const, location=node.location, info=tuple(sorted(info.items())))
         ]

@@ -58,6 +58,25 @@ __all__ = ["Problem", "prepare", "as_value", "user_name"]
 
 _PROBE = "_ppgraph_probe"
 _CHECK = "_ppgraph_check_observed"
+_CHECK_LAYER = "_ppgraph_check_layer"
+
+
+def _check_layer(layer: Any, name: str, model: str) -> Any:
+    """Refuse a layer with trainable parameters (no prior): they are fitted first, then fixed."""
+    trainable = getattr(layer, "trainable_paths", None)
+    paths = trainable() if callable(trainable) else ()
+    if paths:
+        shown = ", ".join(paths[:6]) + (", ..." if len(paths) > 6 else "")
+        raise ModelError(
+            f"the layer '{name}' has trainable parameters without a prior ({shown}): sampling needs a prior "
+            "on every unknown",
+            node=name,
+            model=model,
+            hint="fit first: fit = pg.fit(model, key, data...) trains them, then pg.sample(fit.model, key, "
+            "data...) samples the parameters that have priors with the trained ones fixed; or give every "
+            "parameter a prior",
+        )
+    return layer
 
 
 def as_value(value: Any) -> Any:
@@ -235,9 +254,12 @@ class Problem:
                 else:
                     expr = f"{_CHECK}({node.dist}, {node.observed}, {name!r})"
                 replacements[name] = [Deterministic(name, expr=expr, location=node.location, info=node.info)]
+            elif isinstance(node, Layer) and node.observed is None:
+                spec = f"{_CHECK_LAYER}({node.spec}, {name!r}, {graph.name!r})"
+                replacements[name] = [Layer(name, spec=spec, input=node.input, location=node.location, info=node.info)]
         from ..passes import rebuild
 
-        probe_graph = rebuild(graph, replacements, env={_PROBE: probe, _CHECK: check})
+        probe_graph = rebuild(graph, replacements, env={_PROBE: probe, _CHECK: check, _CHECK_LAYER: _check_layer})
         fn = generate(probe_graph, "sample", label="probe", takes_key=True)
         try:
             values = call_mapped(fn, jax.random.key(0), **self._argkw)

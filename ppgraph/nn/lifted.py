@@ -275,6 +275,7 @@ class LiftedLayer(Layer):
         self.patterns = priors
         self.assigned = assign_priors(self.template.shapes(), prior, kernel_prior, bias_prior, priors,
                                       self.describe())
+        self.fixed_values: dict[str, Any] = {}
 
     def describe(self) -> str:
         return f"lift({self.template.name})"
@@ -292,7 +293,7 @@ class LiftedLayer(Layer):
                 f"layer {self.describe()} cannot take an input of shape {shape}: {type(err).__name__}: {detail}",
                 hint="check the input's shape against what the module expects",
             ) from err
-        return self.template.shapes(), out
+        return {p: s for p, s in self.template.shapes().items() if p not in self.fixed_values}, out
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return self.shapes(input_shape)[1]
@@ -310,25 +311,50 @@ class LiftedLayer(Layer):
             ) from None
 
     def trainable_paths(self) -> tuple[str, ...]:
-        """Paths of the parameters without a prior (trained by ``pg.fit``)."""
-        return tuple(p for p in self.template.paths if isinstance(self.assigned[p], str))
+        """Paths of the parameters without a prior (trained by ``pg.fit``) that are not fixed."""
+        return tuple(p for p in self.free_paths if isinstance(self.assigned[p], str))
+
+    @property
+    def free_paths(self) -> tuple[str, ...]:
+        """Paths of the parameters that are this layer's weights (all but the fixed ones)."""
+        return tuple(p for p in self.template.paths if p not in self.fixed_values)
+
+    def fix_trainable(self, trained: Any) -> "LiftedLayer":
+        """This layer with its trainable parameters fixed at their values in ``trained``.
+
+        ``trained`` is a network (or flat weights) of this module, e.g. what
+        ``pg.fit`` trained; the result's weights are the parameters with a prior
+        only, and its networks carry the fixed values for the others.  This is
+        how ``pg.fit``'s ``result.model`` keeps a partially Bayesian layer.
+        """
+        import copy
+
+        values = self.canonical(trained)
+        new = copy.copy(self)
+        new.fixed_values = {**self.fixed_values, **{p: values[p] for p in self.trainable_paths()}}
+        return new
 
     def _init_leaf(self, path: Path, key: Any, shape: tuple[int, ...]) -> Any:
         return self.template.initial[path[0] if isinstance(path, tuple) else path]
 
     def init(self, rng_key: Any, input_shape: tuple[int, ...] | None = None) -> Any:
         """Initial weights for training: the module's own parameter values."""
-        return dict(self.template.initial)
+        return {p: self.template.initial[p] for p in self.free_paths}
 
     def canonical(self, weights: Any) -> dict[str, Any]:
         """The flat weights ``{path: array}`` of a sample, a module, its parameter pytree or a flat dict."""
         weights = weights_of(weights)
         if isinstance(weights, Mapping) and all(isinstance(k, str) and k in self.template.initial for k in weights):
-            return dict(weights)
-        if isinstance(weights, Mapping):
+            flat = dict(weights)
+        elif isinstance(weights, Mapping):
             flat = {}
             for path, leaf in jax.tree_util.tree_flatten_with_path(dict(weights))[0]:
                 flat["/".join(key_str(k) for k in path)] = leaf
+        else:
+            flat = None
+        if flat is not None:
+            if self.fixed_values:  # a whole network given to a layer with fixed parameters: its free part
+                return {p: v for p, v in flat.items() if p not in self.fixed_values}
             return flat
         raise ShapeError(
             f"layer {self.describe()}: expected a {self.template.name} module or its parameters, "
@@ -340,21 +366,22 @@ class LiftedLayer(Layer):
         return super().log_prob(self.canonical(weights))
 
     def apply(self, weights: Any, x: Any) -> Any:
-        return self.template.apply(self.canonical(weights), x)
+        return self.template.apply({**self.fixed_values, **self.canonical(weights)}, x)
 
     forward = apply
 
     def network(self, weights: Any, input_shape: tuple[int, ...] | None = None, *, name: str | None = None) -> Any:
         weights = self.canonical(weights)
         self._check_paths(weights, name)
-        return self.template.build(weights)
+        return self.template.build({**self.fixed_values, **weights})
 
     def check_weights(self, weights: Any, input_shape: tuple[int, ...], *, name: str | None = None) -> None:
         super().check_weights(self.canonical(weights), input_shape, name=name)
 
     def _check_paths(self, weights: Mapping[str, Any], name: str | None) -> None:
         who = f"'{name}' ({self.describe()})" if name else self.describe()
-        for path, want in self.template.initial.items():
+        for path in self.free_paths:
+            want = self.template.initial[path]
             if path not in weights:
                 raise ShapeError(f"layer {who}: parameter '{path}' is missing",
                                  hint="give the parameters of a sample of this layer")
@@ -365,7 +392,7 @@ class LiftedLayer(Layer):
                     f"{tuple(jnp.shape(want))}",
                     hint="give the parameters of a sample of this layer",
                 )
-        extra = [p for p in weights if p not in self.template.initial]
+        extra = [p for p in weights if p not in self.free_paths]
         if extra:
             raise ShapeError(f"layer {who}: unexpected parameter '{extra[0]}'",
                              hint=f"the parameters of this module are {', '.join(self.template.paths)}")
@@ -381,7 +408,7 @@ class LiftedLayer(Layer):
         return new
 
     def architecture(self) -> tuple:
-        return (type(self), id(self.module))
+        return (type(self), id(self.module), tuple(sorted((p, id(v)) for p, v in self.fixed_values.items())))
 
 
 def leaf_path(path: Path) -> str:
