@@ -11,6 +11,10 @@ ppgraph adds:
     improper flat prior on the real line (``ImproperUniform(real, ...)``);
 ``HalfFlat(batch_shape=())``
     improper flat prior on the positive reals;
+``DiscreteMarkovChain(initial_probs, transition_probs, num_steps)``
+    a Markov chain over the states ``0..K-1``: its value is an int array of
+    shape ``(num_steps,)`` (``ppgraph.passes.marginalize`` sums it out by the
+    forward algorithm);
 ``Unconstrained(base)``
     ``base`` moved to unconstrained space by ``biject_to(base.support)``: its
     log density includes the log-det-Jacobian.  The ``to_unconstrained`` pass
@@ -44,6 +48,7 @@ __all__ = list(_nd.__all__) + [
     "biject_to",
     "is_distribution",
     "is_discrete",
+    "DiscreteMarkovChain",
 ]
 
 
@@ -113,3 +118,81 @@ def is_distribution(obj: object) -> bool:
 def is_discrete(d: _nd.Distribution) -> bool:
     """Whether ``d`` has a discrete support."""
     return bool(getattr(d.support, "is_discrete", False))
+
+
+class DiscreteMarkovChain(_nd.Distribution):
+    """A Markov chain on the states ``0..K-1`` observed for ``num_steps`` steps.
+
+    The value is an integer array of shape ``(num_steps,)``: the first state
+    has probabilities ``initial_probs`` (shape ``(K,)``), each next state
+    ``transition_probs[previous]`` (shape ``(K, K)``, rows sum to one).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> chain = DiscreteMarkovChain(jnp.array([0.5, 0.5]), jnp.array([[0.9, 0.1], [0.2, 0.8]]), 4)
+    >>> float(chain.log_prob(jnp.array([0, 0, 1, 1])))  # log(0.5 * 0.9 * 0.1 * 0.8)
+    -3.324236...
+    >>> chain.sample(jax.random.key(0), (2,)).shape
+    (2, 4)
+    """
+
+    arg_constraints = {
+        "initial_probs": constraints.simplex,
+        "transition_probs": constraints.independent(constraints.simplex, 1),
+    }
+    pytree_data_fields = ("initial_probs", "transition_probs")
+    pytree_aux_fields = ("num_steps",)
+
+    def __init__(self, initial_probs, transition_probs, num_steps: int, *, validate_args: bool | None = None) -> None:
+        initial_probs = jnp.asarray(initial_probs)
+        transition_probs = jnp.asarray(transition_probs)
+        k = initial_probs.shape[-1] if initial_probs.ndim else 0
+        if initial_probs.ndim != 1 or transition_probs.shape != (k, k):
+            raise ValueError(
+                "DiscreteMarkovChain needs initial_probs of shape (K,) and transition_probs of shape (K, K), "
+                f"got {initial_probs.shape} and {transition_probs.shape}"
+            )
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
+            raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
+        if not isinstance(transition_probs, jax.core.Tracer):
+            rows = jnp.sum(transition_probs, axis=-1)
+            if not bool(jnp.all(jnp.abs(rows - 1.0) < 1e-4)):
+                raise ValueError(f"the rows of transition_probs must sum to one, their sums are {rows.tolist()}")
+        self.initial_probs = initial_probs
+        self.transition_probs = transition_probs
+        self.num_steps = num_steps
+        super().__init__(batch_shape=(), event_shape=(num_steps,), validate_args=validate_args)
+
+    @property
+    def num_states(self) -> int:
+        """The number of states K."""
+        return self.initial_probs.shape[-1]
+
+    @constraints.dependent_property(is_discrete=True, event_dim=1)
+    def support(self):
+        return constraints.independent(constraints.integer_interval(0, self.num_states - 1), 1)
+
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        shape = tuple(sample_shape) + self.batch_shape
+        first_key, rest_key = jax.random.split(key)
+        log_init = jnp.log(self.initial_probs)
+        log_trans = jnp.log(self.transition_probs)
+        first = jax.random.categorical(first_key, log_init, shape=shape)
+
+        def step(state, k):
+            state = jax.random.categorical(k, log_trans[state])
+            return state, state
+
+        keys = jax.random.split(rest_key, self.num_steps - 1) if self.num_steps > 1 else jnp.zeros((0,))
+        if self.num_steps == 1:
+            return first[..., None]
+        _, rest = jax.lax.scan(step, first, keys)
+        return jnp.concatenate([first[..., None], jnp.moveaxis(rest, 0, -1)], axis=-1)
+
+    def log_prob(self, value: jax.Array) -> jax.Array:
+        value = jnp.asarray(value)
+        lp = jnp.log(self.initial_probs)[value[..., 0]]
+        if self.num_steps > 1:
+            lp = lp + jnp.sum(jnp.log(self.transition_probs)[value[..., :-1], value[..., 1:]], axis=-1)
+        return lp

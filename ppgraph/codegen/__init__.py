@@ -7,6 +7,7 @@ layers in :mod:`ppgraph.nn`.  Codegen imports no evaluator.
 """
 
 from . import targets as _targets  # noqa: F401  (registers the built-in targets and rules)
+from . import marginal as _marginal  # noqa: F401  (rules of marginalised discrete variables)
 from .base import RULES, TARGETS, Compiled, Context, Target, call_mapped, generate, node_error, register_target, rule
 
 __all__ = [

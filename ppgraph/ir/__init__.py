@@ -15,6 +15,7 @@ from .nodes import (
     Parameter,
     RandomVariable,
 )
+from .marginal import Marginalized
 from .validate import validate
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Factor",
     "Layer",
     "Parameter",
+    "Marginalized",
     "NODE_KINDS",
     "validate",
     "node_slots",

@@ -16,6 +16,7 @@ from .base import (
 )
 from .bnn import bnn_to_trainable
 from .conditioning import do, observe
+from .marginalize import marginalize
 from .prune import prune
 from .reparam import LOC_SCALE_FAMILIES, REPARAMETERIZERS, register_reparameterizer, reparameterize
 from .unconstrained import to_unconstrained
@@ -38,5 +39,6 @@ __all__ = [
     "observe",
     "do",
     "prune",
+    "marginalize",
     "bnn_to_trainable",
 ]
