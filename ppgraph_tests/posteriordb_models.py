@@ -15,7 +15,10 @@ ported here (``docs/posteriordb.md`` maps every port to its Stan model):
 distribution (:class:`NormalHMM`) instead of a factor.
 
 The data folder is ``$PPGRAPH_POSTERIORDB`` if set, else ``shared/posteriordb``
-beside the repository root (``<root>/../shared/posteriordb``).  Reference data
+beside the repository root (``<root>/../shared/posteriordb``).  It is optional:
+:func:`posteriordb_dir_or_skip` skips the tests that need it when it is missing,
+unless ``PPGRAPH_REQUIRE_EXTRAS=1`` (CI), which turns the skip into a failure
+(``docs/posteriordb.md``).  Reference data
 from stan-dev/posteriordb (BSD-3-Clause, Copyright (c) 2011-2024, Stan
 Developers and their Assignees); see each folder's ``info.json``.
 
@@ -50,7 +53,9 @@ from ppgraph import dist
 
 __all__ = [
     "ENV_VAR",
+    "REQUIRE_EXTRAS_VAR",
     "posteriordb_dir",
+    "posteriordb_dir_or_skip",
     "load_data",
     "load_reference",
     "stan_index",
@@ -70,6 +75,7 @@ __all__ = [
 ]
 
 ENV_VAR = "PPGRAPH_POSTERIORDB"
+REQUIRE_EXTRAS_VAR = "PPGRAPH_REQUIRE_EXTRAS"
 
 
 # -- data -------------------------------------------------------------------------------------------
@@ -85,9 +91,28 @@ def posteriordb_dir() -> Path:
     if not path.is_dir():
         raise FileNotFoundError(
             f"posteriordb reference data not found at {path}: the tests expect the folder "
-            f"'shared/posteriordb' beside the repository root, or set {ENV_VAR}=/path/to/posteriordb"
+            f"'shared/posteriordb' beside the repository root, or set {ENV_VAR}=/path/to/posteriordb "
+            f"(see docs/posteriordb.md)"
         )
     return path
+
+
+def posteriordb_dir_or_skip() -> Path:
+    """:func:`posteriordb_dir` for tests: skip the calling test (or module) when the folder is missing.
+
+    The data live outside the repository, so a fresh clone has none: the tests
+    that need them are skipped with one reason (where the folder was expected and
+    how to point at it).  With ``PPGRAPH_REQUIRE_EXTRAS=1`` (set by ``.ci/run``) a
+    missing folder fails the test instead.
+    """
+    import pytest  # test-support module: pytest is only needed here
+
+    try:
+        return posteriordb_dir()
+    except FileNotFoundError as err:
+        if os.environ.get(REQUIRE_EXTRAS_VAR) == "1":
+            pytest.fail(f"{err} [{REQUIRE_EXTRAS_VAR}=1 requires the posteriordb data]", pytrace=False)
+        pytest.skip(str(err), allow_module_level=True)
 
 
 @lru_cache(maxsize=None)
