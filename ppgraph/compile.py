@@ -17,9 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from .codegen import Compiled, call_mapped, generate
+from .datachecks import check_data
 from .errors import ModelError
 from .ir import Argument, Factor, Graph, Layer, Parameter, RandomVariable
 from .ir.expr import ident
+from .keys import as_key
 from .model import Model, as_model, weights_of
 
 __all__ = [
@@ -299,7 +301,8 @@ def sample_forward(
     model
         A model (or graph).
     rng_key
-        A ``jax.random`` key; every random variable gets its own key split from it.
+        A ``jax.random`` key or an ``int`` seed; every random variable gets its own
+        key split from it.
     *args, **kwargs
         The model's arguments.  A keyword naming a random variable fixes its
         value (the rest is drawn given it).
@@ -326,6 +329,8 @@ def sample_forward(
     model = as_model(model)
     bound, values = model.bind(args, kwargs)
     _check_arguments(model, bound)
+    check_data(model.graph, {**bound, **values})
+    rng_key = as_key(rng_key)
     fn = compiled(model, "sample_predictive", given=values) if values else compiled(model, "sample_forward")
     inputs = _inputs(bound, values)
     if num_samples is None:

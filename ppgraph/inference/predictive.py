@@ -31,9 +31,11 @@ import numpy as np
 
 from ..codegen import call_mapped, generate
 from ..compile import _check_arguments, _is_static
+from ..datachecks import check_data
 from ..errors import ModelError
 from ..ir import Graph, Layer, RandomVariable
 from ..ir.expr import ident
+from ..keys import as_key
 from ..model import Model, as_model
 from ..passes import rebuild
 from .posterior import Posterior
@@ -67,7 +69,7 @@ def sample_predictive(
         The model (or graph) that was sampled, or one with the same latent
         variables (e.g. taking new covariates).
     rng_key
-        A ``jax.random`` key; one key per posterior draw is split from it.
+        A ``jax.random`` key or an ``int`` seed; one key per posterior draw is split from it.
     posterior
         The result of :func:`ppgraph.sample`.
     *args, **kwargs
@@ -88,6 +90,8 @@ def sample_predictive(
     bound, fixed = model.bind(args, kwargs)
     inputs = {**{k: v for k, v in posterior.args.items() if k in graph.nodes}, **bound}
     _check_arguments(model, inputs)
+    check_data(graph, {**inputs, **fixed})
+    rng_key = as_key(rng_key)
     latents = [
         n for n in posterior.samples
         if n in graph.nodes and isinstance(graph.nodes[n]["node"], (RandomVariable, Layer)) and n not in fixed

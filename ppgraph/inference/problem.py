@@ -48,6 +48,7 @@ import numpy as np
 from .. import dist as pg_dist
 from ..codegen import call_mapped, generate, node_error
 from ..compile import _check_arguments, latent_names, value_inputs
+from ..datachecks import check_data
 from ..errors import ModelError, SupportError
 from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
 from ..ir.expr import ident
@@ -127,6 +128,7 @@ def prepare(
     _check_arguments(model, bound)
     bound = {k: as_value(v) for k, v in bound.items()}
     observed = {k: as_value(v) for k, v in values.items()}
+    check_data(model.graph, {**bound, **observed})
     conditioned = observe(model.graph, **observed) if observed else model.graph.copy()
     for node in conditioned.objs(Parameter):
         raise ModelError(

@@ -26,6 +26,7 @@ import jax
 
 from ..errors import ModelError
 from ..ir import Graph
+from ..keys import as_key
 from ..model import Model
 from .evaluator import Evaluator
 from .hmc import get_kernel
@@ -59,7 +60,7 @@ def sample(
     model
         A model (or graph).
     rng_key
-        A ``jax.random`` key.
+        A ``jax.random`` key or an ``int`` seed.
     *args, **kwargs
         The model's arguments; keywords naming random variables are observed
         values (``y=data``).
@@ -93,7 +94,7 @@ def sample(
     num_chains = _count(num_chains, "num_chains", 1)
     evaluator = get_kernel(kernel)
     problem = prepare(model, args, kwargs, passes=tuple(evaluator.passes))
-    init_key, run_key = jax.random.split(rng_key)
+    init_key, run_key = jax.random.split(as_key(rng_key))
     initial = problem.initial_positions(init_key, num_chains)
     draws = evaluator.run(problem, run_key, initial, num_warmup=num_warmup, num_samples=num_samples,
                           progress=progress)

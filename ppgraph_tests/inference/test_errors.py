@@ -69,7 +69,9 @@ def test_non_finite_log_density_at_initialisation_names_the_node():
 
 
 def test_invalid_distribution_parameter_names_the_node():
-    err = _raises(pg.ModelError, "invalid scale parameter", M.bad_scale, KEY, -1.0, y=0.5)
+    # checked against NumPyro's arg_constraints before compiling (ppgraph.datachecks)
+    err = _raises(SupportError, "parameter 'scale' .argument 'scale'. violates its constraint .positive.: "
+                  "its value is -1", M.bad_scale, KEY, -1.0, y=0.5)
     assert err.node == "y" and "dist.Normal(mu, scale)" in str(err) and "_ppgraph" not in str(err)
 
 
