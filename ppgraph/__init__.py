@@ -11,6 +11,8 @@ IR                :class:`Graph` and node kinds in :mod:`ppgraph.ir`
 Passes            :mod:`ppgraph.passes`
 Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`
 Inference         :func:`sample` (NUTS/HMC, any :class:`Evaluator`), :func:`sample_predictive`, :class:`Posterior`, :func:`fit`
+                  :func:`laplace`; SGLD / SGHMC as ``pg.sample(..., kernel="sgld" | "sghmc")``
+Metrics           :mod:`ppgraph.metrics` (accuracy, NLL, Brier, ECE, reliability diagram)
 Inspection        :func:`describe`, :func:`to_dot`, :func:`draw`, :func:`draw_diff`
 Saving graphs     :func:`save`, :func:`load`
 Errors            :class:`ModelError`
@@ -20,6 +22,8 @@ from . import dist, ir
 from .compile import logpdf, sample_forward, source
 from .inference.fit import fit
 from .inference import Evaluator, Posterior, sample, sample_predictive
+from .inference.laplace import laplace
+from . import metrics
 from .errors import ModelError, SaveFileError, ShapeError, SupportError
 from .frontend import GraphBuilder, factor, model
 from .ir import Graph
@@ -51,6 +55,8 @@ __all__ = [
     "logpdf",
     "sample_forward",
     "fit",
+    "laplace",
+    "metrics",
     "sample",
     "sample_predictive",
     "Posterior",

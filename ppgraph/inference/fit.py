@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -74,6 +75,7 @@ def fit(
     num_steps: int = 1000,
     batch_size: int | None = None,
     progress: bool = True,
+    temperature: float = 1.0,
     **observed: Any,
 ) -> FitResult:
     """Train network weights (point estimates) and a variational posterior of the other latents.
@@ -96,6 +98,10 @@ def fit(
         Minibatch size over the data (see the module docstring); ``None``: full batch.
     progress
         Show a tqdm progress bar with the current loss.
+    temperature
+        Fit the tempered posterior ``p(z | data) ** (1 / temperature)``: the log
+        joint density is divided by it (the variational standard deviations of a
+        Gaussian posterior grow by ``sqrt(temperature)``; point estimates do not move).
     **observed
         Values of observed random variables (and model arguments by name).
 
@@ -112,7 +118,8 @@ def fit(
     """
     if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
         raise ModelError(f"num_steps must be a positive int, got {num_steps!r}")
-    problem = FitProblem.build(model, args, observed, batch_size)
+    _check_temperature(temperature)
+    problem = FitProblem.build(model, args, observed, batch_size, temperature=temperature)
     optimizer = optax.adam(DEFAULT_LEARNING_RATE) if optimizer is None else optimizer
     init_key, data_key, run_key = jax.random.split(rng_key, 3)
     state = problem.init(init_key)
@@ -180,6 +187,12 @@ def _train(
             hint="lower the optimizer's learning rate, or check the priors and data",
         )
     return carry[0], out
+
+
+def _check_temperature(temperature: Any) -> None:
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+        raise ModelError(f"temperature must be a positive number, got {temperature!r}",
+                         hint="1.0 is the posterior; below 1 a cold, above 1 a warm posterior")
 
 
 def _chunks(num_steps: int, progress: bool) -> list[int]:

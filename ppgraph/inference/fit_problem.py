@@ -186,6 +186,7 @@ class FitProblem:
     num_data: int | None
     batch_size: int | None
     trainable: Graph
+    temperature: float = 1.0
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -195,8 +196,16 @@ class FitProblem:
         args: tuple = (),
         observed: dict[str, Any] | None = None,
         batch_size: int | None = None,
+        *,
+        bounded: bool = True,
+        temperature: float = 1.0,
     ) -> "FitProblem":
-        """Prepare the objective of ``model`` on the data ``args`` / ``observed`` (see :func:`fit`)."""
+        """Prepare the objective of ``model`` on the data ``args`` / ``observed`` (see :func:`fit`).
+
+        ``bounded=False`` skips :func:`check_bounded` (for samplers, which treat the
+        weights as random: ``ppgraph.inference.sgmcmc``); ``temperature`` divides the
+        log joint density in :meth:`loss` (a tempered posterior).
+        """
         from ..passes.bnn import bnn_to_trainable
 
         model = as_model(model)
@@ -204,7 +213,8 @@ class FitProblem:
         _check_arguments(model, bound)
         graph = observe(model.graph, **values) if values else model.graph.copy()
         graph = bnn_to_trainable(graph, keep_prior=True)
-        check_bounded(graph)
+        if bounded:
+            check_bounded(graph)
         _check_continuous(graph)
         trainable = graph
         ugraph = to_unconstrained(graph)
@@ -239,6 +249,7 @@ class FitProblem:
             model=model, graph=ugraph, terms=terms, init_fn=init_fn, latents=latents, constrained=constrained,
             parameters=params, static=static, data=data, batched=batched, scaled=scaled,
             num_data=num_data, batch_size=None if not batched else batch_size, trainable=trainable,
+            temperature=float(temperature),
         )
 
     @staticmethod
@@ -338,7 +349,7 @@ class FitProblem:
     def loss(self, state: dict[str, dict[str, Any]], rng_key: jax.Array, data: dict[str, Any] | None = None) -> jax.Array:
         """One-particle estimate of the negative ELBO at ``state`` on ``data`` (default: all data)."""
         if not self.latents:  # MAP / maximum likelihood: no noise to draw
-            return -self.log_joint(dict(state["params"]), data)
+            return -self.log_joint(dict(state["params"]), data) / self.temperature
         scale = self.scales(state)
         keys = jax.random.split(rng_key, len(self.latents))
         z, entropy = {}, 0.0
@@ -346,7 +357,7 @@ class FitProblem:
             loc = state["loc"][name]
             z[name] = loc + scale[name] * jax.random.normal(k, jnp.shape(loc), dtype=jnp.result_type(loc))
             entropy = entropy + jnp.sum(jnp.log(scale[name])) + 0.5 * _LOG_2PI_E * np.size(loc)
-        return -(self.log_joint({**z, **state["params"]}, data) + entropy)
+        return -(self.log_joint({**z, **state["params"]}, data) / self.temperature + entropy)
 
     # -- results ------------------------------------------------------------------------------------
     def posterior(self, state: dict[str, dict[str, Any]]) -> MeanFieldPosterior:

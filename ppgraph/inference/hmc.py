@@ -210,7 +210,9 @@ class HMC(_BlackJAXHMC):
         return blackjax.hmc, {"num_integration_steps": int(self.num_integration_steps)}
 
 
-KERNELS = {"nuts": NUTS, "hmc": HMC}
+from .sgmcmc import SGHMC, SGLD  # noqa: E402  (stochastic-gradient kernels: ppgraph/inference/sgmcmc.py)
+
+KERNELS = {"nuts": NUTS, "hmc": HMC, "sgld": SGLD, "sghmc": SGHMC}
 
 
 def _schedule(num_warmup: int, total: int) -> jax.Array:

@@ -30,6 +30,7 @@ from ..keys import as_key
 from ..model import Model
 from .evaluator import Evaluator
 from .hmc import get_kernel
+from .sgmcmc import with_options
 from .posterior import Posterior, SamplingWarning
 from .problem import prepare
 
@@ -51,6 +52,10 @@ def sample(
     num_chains: int = 4,
     kernel: str | Evaluator = "nuts",
     progress: bool = True,
+    batch_size: int | None = None,
+    step_size: Any = None,
+    temperature: float = 1.0,
+    thinning: int = 1,
     **kwargs: Any,
 ) -> Posterior:
     """Draw from the posterior of ``model`` given observed values.
@@ -72,6 +77,13 @@ def sample(
         (:class:`~ppgraph.inference.evaluator.Evaluator`, see ``docs/evaluators.md``).
     progress
         Show a progress bar.
+    batch_size, step_size, temperature, thinning
+        Options of the stochastic-gradient kernels ``"sgld"`` / ``"sghmc"``
+        (``ppgraph.inference.sgmcmc``): minibatch size over the data (the
+        likelihood scaled by N / batch_size; ``None``: full batch), step size
+        (BlackJAX's convention; a float, a schedule or ``None``: from the
+        curvature), the tempered posterior ``p ** (1 / temperature)``, one draw
+        kept every ``thinning`` steps.
 
     Returns
     -------
@@ -92,7 +104,8 @@ def sample(
     num_warmup = _count(num_warmup, "num_warmup", 0)
     num_samples = _count(num_samples, "num_samples", 1)
     num_chains = _count(num_chains, "num_chains", 1)
-    evaluator = get_kernel(kernel)
+    evaluator = with_options(get_kernel(kernel), batch_size=batch_size, step_size=step_size,
+                             temperature=temperature, thinning=thinning)
     problem = prepare(model, args, kwargs, passes=tuple(evaluator.passes))
     init_key, run_key = jax.random.split(as_key(rng_key))
     initial = problem.initial_positions(init_key, num_chains)
