@@ -159,7 +159,7 @@ def test_every_error_in_process(case, workdir, monkeypatch, capsys):
 
 def test_traceback_flag(workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
-    with pytest.raises(pg.ModelError):
+    with pytest.raises(pg.ShapeError, match="node 'y'"):
         main(["--traceback", "inspect", "models.py:schools", "--data", "shape.json"])
     assert main(["inspect", "models.py:schools", "--draw-diff", "d.svg"]) == 1
     assert "give --passes too" in capsys.readouterr().err

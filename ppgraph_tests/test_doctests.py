@@ -78,7 +78,7 @@ def test_a_model_defined_in_a_doctest_parses():
 def test_missing_extra_skips_or_fails_by_environment(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.delenv("PPGRAPH_REQUIRE_EXTRAS", raising=False)
-    with pytest.raises(pytest.skip.Exception):
+    with pytest.raises(pytest.skip.Exception, match="ppgraph.nn.trax.layers needs the optional 'trax' extra"):
         require_extra("ppgraph.nn.trax.layers")
     monkeypatch.setenv("PPGRAPH_REQUIRE_EXTRAS", "1")
     with pytest.raises(pytest.fail.Exception, match="trax"):

@@ -174,7 +174,7 @@ class TestMinibatches:
 class TestErrors:
     def test_hierarchical_prior_refused(self):
         x, y = _data(20)
-        with pytest.raises(pg.ModelError) as info:
+        with pytest.raises(pg.ModelError, match="the objective is unbounded") as info:
             pg.fit(hierarchical, jax.random.key(0), x, y=y, num_steps=5, progress=False)
         err = info.value
         assert err.node == "net"
@@ -202,15 +202,19 @@ class TestErrors:
             FitProblem.build(g.build(), (jnp.zeros(10),), {"y": jnp.zeros(10)}, batch_size=2)
         assert info.value.node == "z"
 
-    @pytest.mark.parametrize("kwargs", [{"num_steps": 0}, {"num_steps": 1.5}, {"batch_size": 0}])
-    def test_bad_settings(self, kwargs):
+    @pytest.mark.parametrize("kwargs, message", [
+        ({"num_steps": 0}, "num_steps must be a positive int, got 0"),
+        ({"num_steps": 1.5}, "num_steps must be a positive int, got 1.5"),
+        ({"batch_size": 0}, "batch_size must be a positive int, got 0"),
+    ])
+    def test_bad_settings(self, kwargs, message):
         x, y = _data(10)
-        with pytest.raises(pg.ModelError):
+        with pytest.raises(pg.ModelError, match=message):
             pg.fit(dense_regression, jax.random.key(0), x, y=y, progress=False, **kwargs)
 
     def test_failure_in_generated_code_names_the_node(self):
         x, y = _data(10)
-        with pytest.raises(pg.ModelError) as info:
+        with pytest.raises(pg.ShapeError, match=r"incompatible shapes for broadcasting: \(4,\), \(10,\)") as info:
             pg.fit(dense_regression, jax.random.key(0), x, y=y[:4], num_steps=3, progress=False)
         assert info.value.node == "y"
 

@@ -61,7 +61,11 @@ def test_sampled_network_is_a_jittable_pytree():
         traces.append(1)
         return n(x)
 
-    np.testing.assert_allclose(apply(net, IMAGES), net(IMAGES), rtol=1e-6)
+    w = net.weights  # hierarchical's network, written by hand: Dense(6), Relu, Dense(3), LogSoftmax
+    by_hand = jax.nn.log_softmax(jax.nn.relu(IMAGES @ w["0"]["kernel"] + w["0"]["bias"]) @ w["2"]["kernel"]
+                                 + w["2"]["bias"])
+    np.testing.assert_allclose(net(IMAGES), by_hand, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(apply(net, IMAGES), by_hand, rtol=1e-5, atol=1e-6)
     other = pg.sample_forward(models.hierarchical, jax.random.key(99), IMAGES)["net"]
     apply(other, IMAGES)
     assert len(traces) == 1  # a new sample of the same architecture does not retrace
@@ -85,7 +89,7 @@ def test_batched_networks_map_over_samples():
         np.testing.assert_allclose(out[i], net[i](IMAGES), rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(draws["logits"][i], net.unbatch(i)(IMAGES), rtol=1e-5, atol=1e-6)
     assert net[0].batch_shape == ()
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="this network is not batched"):
         net[0][0]
     assert "batch_shape=(5,)" in repr(net)
 

@@ -69,7 +69,7 @@ def test_prior_that_is_not_a_distribution():
 
 
 def test_shape_mismatch_names_layer_weight_and_both_shapes():
-    with pytest.raises(ShapeError) as info:
+    with pytest.raises(ShapeError, match="does not broadcast to the weight's shape") as info:
         pg.sample_forward(models.bad_broadcast, KEY, jnp.ones((4, 3)))
     message = str(info.value)
     assert info.value.node == "net"

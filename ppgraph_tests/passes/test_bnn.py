@@ -148,7 +148,8 @@ class TestCodegen:
 
     def test_wrong_weight_shape_names_the_node(self):
         bad = {"kernel": jnp.ones((3, 1)), "bias": jnp.zeros(1)}
-        with pytest.raises(pg.ModelError) as info:
+        needs = r"weight 'kernel' has shape \(3, 1\), but an input of shape \(7, 2\) needs \(2, 1\)"
+        with pytest.raises(pg.ShapeError, match=needs) as info:
             pg.logpdf(bnn_to_trainable(regression))(X, y=Y, net=bad)
         assert info.value.node == "net"
 

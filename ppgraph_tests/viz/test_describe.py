@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,7 +127,21 @@ def column_starts(rule: str) -> list[int]:
 
 class TestTable:
     def test_print_model_is_the_table(self):
-        assert repr(models.eight_schools) == format_table(models.eight_schools)
+        """Each row as read off the model's definition in viz/models.py (shapes unknown without data: '?')."""
+        expected = [
+            ["sigma", "argument", "?", "-"],
+            ["mu", "random", "dist.Normal(0.0, 5.0)", "()", "real", "no"],
+            ["tau", "random", "dist.HalfCauchy(5.0)", "()", "positive", "no"],
+            ["theta_t", "random", "dist.Normal(0.0, 1.0).expand([8])", "(8,)", "real", "no"],
+            ["theta", "deterministic", "mu + tau * theta_t", "mu, tau, theta_t", "(8,)", "-"],
+            ["y", "random", "dist.Normal(theta, sigma)", "sigma, theta", "?", "real", "no"],
+        ]
+        for text in (repr(models.eight_schools), str(models.eight_schools)):
+            lines = text.splitlines()
+            assert lines[0] == "model 'eight_schools': 6 nodes"
+            assert re.split(r"\s{2,}", lines[1]) == ["name", "kind", "distribution / expression", "parents", "shape",
+                                                     "support", "observed"]
+            assert [re.split(r"\s{2,}", line.strip()) for line in lines[3:]] == expected
 
     def test_layout(self):
         lines = format_table(models.eight_schools, SIGMA).splitlines()

@@ -121,14 +121,14 @@ class TestMatplotlibFallback:
         from ppgraph.passes import do
 
         after = do(models.eight_schools, theta=jnp.zeros(8))
-        with pytest.warns(RuntimeWarning):
+        with pytest.warns(RuntimeWarning, match="Graphviz 'dot' program was not found"):
             out = pg.draw_diff(models.eight_schools, after, tmp_path / "d.svg")
         ids = self.ids(out.read_bytes())
         assert {f"edge:{u}->{v}" for u in ("mu", "tau", "theta_t") for v in ("theta",)} <= ids
         assert {f"node:{n}" for n in after.nodes} <= ids
 
     def test_to_svg_and_pdf(self, tmp_path):
-        with pytest.warns(RuntimeWarning):
+        with pytest.warns(RuntimeWarning, match="Graphviz 'dot' program was not found"):
             svg = to_svg(models.eight_schools)
         assert ET.fromstring(svg).tag == f"{SVG}svg"
         assert draw_matplotlib(models.eight_schools.graph, "pdf").startswith(b"%PDF")
