@@ -69,6 +69,8 @@ Examples
 'Factor'
 """
 
+_DIST_METHODS = frozenset({"expand", "expand_by", "to_event", "mask"})
+
 _CONTROL_FLOW = {
     ast.If: ("`if`", "use jnp.where(cond, a, b) or jax.lax.cond for data-dependent choices"),
     ast.For: ("`for`", "vectorise with .expand([n]) / array operations, or use jax.lax.scan in a helper function"),
@@ -323,9 +325,63 @@ class _Parser:
         self._deterministic(stmt.targets[0].id, stmt.value, stmt)
 
     def _deterministic(self, var: str, value: ast.expr, stmt: ast.stmt) -> None:
+        self._check_not_random(var, value, stmt)
         source = self.use(value, var, stmt)
         self.define(var, stmt)
         self.graph.add(Deterministic(var, expr=source, location=self.where(stmt)))
+
+    def _random_kind(self, expr: ast.expr) -> str | None:
+        """What ``expr`` builds if it is ``D(...)`` (optionally ``.expand(...)``...) of a distribution,
+        layer, model or ``pg.factor``; else ``None``."""
+        node = expr
+        while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Call):
+            if node.func.attr not in _DIST_METHODS:
+                return None  # e.g. dist.Normal(mu, 1.0).log_prob(y): a value
+            node = node.func.value
+        if not isinstance(node, ast.Call) or _reads_variable(node.func, self.defined):
+            return None
+        ok, value = self.static_value(node.func)
+        if not ok:
+            return None
+        if isinstance(value, Model):
+            return "sub-model"
+        if value is factor:
+            return "log-density term (pg.factor)"
+        if getattr(value, "__ppgraph_layer__", False):
+            return "layer"
+        from ..dist import is_distribution
+
+        module = getattr(value, "__module__", "") or ""
+        if is_distribution(value) or (callable(value) and module.startswith(("numpyro.distributions", "ppgraph.dist"))):
+            return "distribution"
+        return None
+
+    def _check_not_random(self, var: str, value: ast.expr, stmt: ast.stmt) -> None:
+        """``x = Dist(...)`` and ``x = ~Dist(...)`` are `<~` statements written wrongly."""
+        inverted = isinstance(value, ast.UnaryOp) and isinstance(value.op, ast.Invert)
+        rhs = value.operand if inverted else value
+        kind = self._random_kind(rhs)
+        if inverted and kind is None and isinstance(rhs, ast.Call) and not _reads_variable(rhs.func, self.defined):
+            ok, callee = self.static_value(rhs.func)
+            kind = "distribution" if ok and _classify(callee) == "random" else None  # a function returning one
+        if kind is None:
+            return
+        fix = f"`{var} <~ {unparse(rhs)}`"
+        if inverted:
+            raise self.error(
+                f"`{var} = ~{unparse(rhs)}` is `=` followed by `~`, not `<~`: it would make '{var}' a deterministic "
+                f"node holding the bitwise not of a {kind}",
+                stmt,
+                var,
+                hint=f"write {fix} to draw '{var}' (`<~` with no `=`); for a logical not use jnp.logical_not(...)",
+            )
+        raise self.error(
+            f"`{var} = {unparse(rhs)}` assigns a {kind} object with `=`, which defines a deterministic value; "
+            f"random variables are declared with `<~`",
+            stmt,
+            var,
+            hint=f"write {fix}",
+        )
 
     def _expression_statement(self, stmt: ast.Expr) -> None:
         value = stmt.value
@@ -377,10 +433,14 @@ class _Parser:
         kind = _classify(value) if ok else None
         if kind is None:
             shown = unparse(head if head is not None else rhs)
-            what = "a variable of the model" if head is not None and _reads_variable(head, self.defined) else (
-                f"a {type(value).__name__}" if ok else "not a distribution")
+            if head is not None and _reads_variable(head, self.defined):
+                what = "is a variable of the model, not"
+            elif ok:
+                what = f"is a {type(value).__name__}, not"
+            else:
+                what = "is not"
             raise self.error(
-                f"`{var} <~ {unparse(rhs)}`: `{shown}` is {what}, not a distribution, layer or model",
+                f"`{var} <~ {unparse(rhs)}`: `{shown}` {what} a distribution, layer or model",
                 stmt,
                 var,
                 hint="the right side of `<~` is a distribution such as dist.Normal(0., 1.), "
