@@ -207,6 +207,15 @@ def _glorot_normal(key: Any, shape: tuple[int, ...], dtype: Any) -> Any:
     return std * jax.random.normal(key, shape, dtype)
 
 
+def raise_no_input(layer: Any) -> None:
+    """The error for a layer sampled without an input (``input_shape=None``): its weight shapes are unknown."""
+    raise ModelError(
+        f"the layer ({layer.describe()}) is never applied to an input, so the shapes of its weights are unknown",
+        hint="apply it in the model (`out = net(x)`), or give the input whose shape fixes its weights "
+        "(GraphBuilder: g.layer(name, spec, input=x))",
+    )
+
+
 # -- the base class -------------------------------------------------------------------------------
 class Layer:
     """Base class of Bayesian layers (see the module docstring for the protocol).
@@ -293,6 +302,8 @@ class Layer:
     # -- the protocol (generic: subclasses rarely override these) ------------------------------------
     def shapes(self, input_shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
         """``(weight shapes tree, output shape)`` for an input of ``input_shape``."""
+        if input_shape is None:
+            raise_no_input(self)
         input_shape = tuple(int(d) for d in input_shape)
         try:
             weights, _ = self._own_shapes(input_shape)

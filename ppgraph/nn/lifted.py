@@ -265,6 +265,7 @@ class LiftedLayer(Layer):
 
     template_class: type[Template] = Template
     weight_names = ("kernel", "bias")
+    needs_input = False  # weight shapes come from the module, not from an input's shape
 
     def __init__(self, module: Any, prior: Any = None, *, kernel_prior: Any = None, bias_prior: Any = None,
                  priors: Mapping[str, Any] | None = None) -> None:
@@ -281,7 +282,12 @@ class LiftedLayer(Layer):
         return f"lift({self.template.name})"
 
     # -- the layer protocol -----------------------------------------------------------------------
-    def shapes(self, input_shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
+    def shapes(self, input_shape: tuple[int, ...] | None) -> tuple[Any, tuple[int, ...] | None]:
+        """``(weight shapes, output shape)``: the weights come from the module, whatever the input
+        (``input_shape=None`` when the network is never called as ``net(x)``, e.g. ``jax.vmap(net)(x)``)."""
+        weights = {p: s for p, s in self.template.shapes().items() if p not in self.fixed_values}
+        if input_shape is None:
+            return weights, None
         shape = tuple(int(d) for d in input_shape)
         try:
             out = self.template.output_shape(shape, float_dtype())
@@ -293,7 +299,7 @@ class LiftedLayer(Layer):
                 f"layer {self.describe()} cannot take an input of shape {shape}: {type(err).__name__}: {detail}",
                 hint="check the input's shape against what the module expects",
             ) from err
-        return {p: s for p, s in self.template.shapes().items() if p not in self.fixed_values}, out
+        return weights, out
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         return self.shapes(input_shape)[1]

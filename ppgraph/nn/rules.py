@@ -55,16 +55,10 @@ def layer_sample(node: Layer, ctx: Context) -> list[str]:
         return [_wrap(node, ctx, name)]
     if node.observed is not None:
         return [_wrap(node, ctx, node.observed)]
-    if node.input is None:
-        raise ModelError(
-            "the layer is never applied to an input, so the shapes of its weights are unknown",
-            node=node.name,
-            model=ctx.graph.name,
-            location=node.location,
-            hint=f"apply it in the model (`out = {name}(x)`), or give the input whose shape fixes its weights "
-            "(GraphBuilder: g.layer(name, spec, input=x))",
-        )
-    return [f"{name} = {node.spec}.sample({ctx.key()}, {ctx.jnp}.shape({node.input}), name={node.name!r})"]
+    # without an input (the layer is never called as `net(x)`), the input shape is None: layers whose weight
+    # shapes need it raise the "never applied to an input" error (Layer.shapes); lifted modules do not need it
+    shape = "None" if node.input is None else f"{ctx.jnp}.shape({node.input})"
+    return [f"{name} = {node.spec}.sample({ctx.key()}, {shape}, name={node.name!r})"]
 
 
 @rule("logpdf", Layer)

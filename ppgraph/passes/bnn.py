@@ -93,7 +93,13 @@ class TrainableLayer:
         return tuple(jnp.shape(self.example))
 
     def init(self, rng_key: Any, *, name: str | None = None) -> Any:
-        """Initial weights for training (the layer's initialiser on the example input's shape)."""
+        """Initial weights for training (the layer's initialiser on the example input's shape).
+
+        Layers whose weight shapes do not depend on the input (``needs_input = False``,
+        e.g. lifted flax / equinox modules) need no example input.
+        """
+        if self.example is None and not getattr(self.layer, "needs_input", True):
+            return self.layer.init(rng_key, None)
         return self.layer.init(rng_key, self.input_shape(name))
 
     def network(self, weights: Any, *, name: str | None = None) -> Any:
