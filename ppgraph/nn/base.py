@@ -84,6 +84,7 @@ import jax.numpy as jnp
 
 from ..dist import is_distribution
 from ..errors import ModelError, ShapeError
+from ..keys import as_key
 from ..model import weights_of
 
 __all__ = [
@@ -331,11 +332,14 @@ class Layer:
         return tree_build(weight_shapes, lambda path, _: isinstance(tree_get(priors, path), str))
 
     def sample(self, rng_key: Any, input_shape: tuple[int, ...], *, name: str | None = None) -> Any:
-        """A network with every weight drawn from its prior (one key per weight)."""
+        """A network with every weight drawn from its prior (one key per weight).
+
+        ``rng_key`` is a ``jax.random`` key or an ``int`` seed.
+        """
         shapes, _ = self.shapes(input_shape)
         priors = self.priors(shapes)
         items = list(tree_items(shapes))
-        keys = jax.random.split(rng_key, max(len(items), 1))
+        keys = jax.random.split(as_key(rng_key), max(len(items), 1))
         index = {path: i for i, (path, _) in enumerate(items)}
 
         def draw(path: Path, sds: Any) -> Any:
@@ -352,10 +356,10 @@ class Layer:
         return self.initializer(str(path[-1]), key, shape)
 
     def init(self, rng_key: Any, input_shape: tuple[int, ...]) -> Any:
-        """Initial weights for training (Glorot-normal kernels, zero biases)."""
+        """Initial weights for training (Glorot-normal kernels, zero biases); ``rng_key`` may be an ``int`` seed."""
         shapes, _ = self.shapes(input_shape)
         items = list(tree_items(shapes))
-        keys = jax.random.split(rng_key, max(len(items), 1))
+        keys = jax.random.split(as_key(rng_key), max(len(items), 1))
         index = {path: i for i, (path, _) in enumerate(items)}
         return tree_build(shapes, lambda path, sds: self._init_leaf(path, keys[index[path]], tuple(sds.shape)))
 
