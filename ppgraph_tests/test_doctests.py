@@ -1,7 +1,7 @@
 """The examples in the docstrings of every ``ppgraph`` module run (``doctest``).
 
-Modules under ``ppgraph.nn.trax`` need the optional trax extra: without it they
-are skipped, unless ``PPGRAPH_REQUIRE_EXTRAS=1`` (then a missing extra fails).
+Modules under ``ppgraph.nn.trax`` (``.flax``, ``.equinox``) need the optional trax
+(flax, equinox) extra: without it they are skipped, unless ``PPGRAPH_REQUIRE_EXTRAS=1`` (then a missing extra fails).
 
 Docstring examples may define ``@pg.model`` functions: doctest serves the source of
 its examples to ``inspect`` (through ``linecache``), so the parser can read them.
@@ -20,7 +20,7 @@ import pytest
 import ppgraph
 
 OPTIONS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-EXTRAS = {"ppgraph.nn.trax": "trax"}
+EXTRAS = {"ppgraph.nn.trax": "trax", "ppgraph.nn.flax": "flax", "ppgraph.nn.equinox": "equinox"}
 
 
 def module_names() -> list[str]:

@@ -58,8 +58,14 @@ except ImportError as err:  # pragma: no cover - depends on the environment
 __all__ = ["lift", "NnxLayer"]
 
 
+def _pure(state: Any) -> Any:
+    if hasattr(nnx, "to_pure_dict"):
+        return nnx.to_pure_dict(state)
+    return state.to_pure_dict()  # pragma: no cover - flax < 0.11
+
+
 def _flat(state: Any) -> dict[str, Any]:
-    pure = state.to_pure_dict() if hasattr(state, "to_pure_dict") else state
+    pure = _pure(state) if isinstance(state, nnx.State) else state
     leaves = jax.tree_util.tree_flatten_with_path(pure)[0]
     return {"/".join(key_str(k) for k in path): leaf for path, leaf in leaves}
 
@@ -95,7 +101,7 @@ class NnxTemplate(Template):
         copy = nnx.clone(module)
         object.__setattr__(copy, "__class__", self.sample_class)
         self.graphdef, params, self.rest = nnx.split(copy, nnx.Param, ...)
-        pure = params.to_pure_dict()
+        pure = _pure(params)
         leaves, self.treedef = jax.tree_util.tree_flatten_with_path(pure)
         self.paths = tuple("/".join(key_str(k) for k in path) for path, _ in leaves)
         self.initial = {p: leaf for p, (_, leaf) in zip(self.paths, leaves)}
