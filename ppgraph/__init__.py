@@ -34,7 +34,7 @@ from .viz.draw import draw, draw_diff
 from .io import load, save
 from . import nn  # noqa: E402  (Bayesian layers; registers the Layer codegen rules)
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "describe",

@@ -43,6 +43,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from ._version import __version__
 from .errors import ModelError, SaveFileError
 from .ir import NODE_KINDS, Graph, Node, validate
 from .ir.expr import free_names, parse_expr
@@ -286,8 +287,6 @@ def to_json(model: Any) -> dict[str, Any]:
             raise ModelError(f"cannot save the graph attribute '{key}' (not JSON data)", model=graph.name) from None
         plain.graph.setdefault("attributes", {})[key] = graph.graph[key]
     data = nx.node_link_data(plain, edges="edges")
-    from . import __version__
-
     return {"format": FORMAT, "version": VERSION, "ppgraph_version": __version__, "graph": data}
 
 

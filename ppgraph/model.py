@@ -14,7 +14,21 @@ from .errors import ModelError
 from .ir import Argument, Graph, validate
 from .ir.expr import ident
 
-__all__ = ["Model", "as_graph", "as_model", "weights_of", "register_weights"]
+__all__ = ["Model", "as_graph", "as_model", "weights_of", "register_display", "register_weights"]
+
+_DISPLAY: dict[str, Callable[["Model"], str]] = {}
+"""How models show themselves: ``"text"`` (``repr``) and ``"svg"`` (notebooks), set by :mod:`ppgraph.viz`."""
+
+
+def register_display(kind: str, show: Callable[["Model"], str]) -> None:
+    """Set how models are displayed: ``kind`` is ``"text"`` (``repr(model)``) or ``"svg"`` (Jupyter).
+
+    :mod:`ppgraph.viz` registers its node table and drawing when it is imported, so
+    this module (below ``viz`` in the layering) needs no import of it.
+    """
+    if kind not in ("text", "svg"):
+        raise ValueError(f"display kind must be 'text' or 'svg', got {kind!r}")
+    _DISPLAY[kind] = show
 
 
 class Model:
@@ -103,15 +117,17 @@ class Model:
         return bound, values
 
     def __repr__(self) -> str:
-        from .viz.describe import format_table
-
-        return format_table(self)
+        show = _DISPLAY.get("text")
+        if show is None:  # ppgraph.viz not imported: a one-line summary
+            return f"Model({self.name!r}, nodes={sorted(self._graph.nodes)})"
+        return show(self)
 
     def _repr_svg_(self) -> str | None:
+        show = _DISPLAY.get("svg")
+        if show is None:
+            return None
         try:
-            from .viz.draw import to_svg
-
-            return to_svg(self)
+            return show(self)
         except Exception:  # pragma: no cover - rendering is optional in notebooks
             return None
 
@@ -173,4 +189,8 @@ def weights_of(value: Any) -> Any:
     Foreign module types registered with :func:`register_weights` are read too.
     """
     if hasattr(value, "__ppgraph_weights__"):
-        return value
+        return value.__ppgraph_weights__()
+    for cls, read in _WEIGHT_READERS:
+        if isinstance(value, cls):
+            return read(value)
+    return value

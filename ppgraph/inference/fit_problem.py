@@ -27,7 +27,7 @@ from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
 from ..ir.expr import free_names, ident
 from ..model import Model, as_model
 from ..passes import observe, to_unconstrained
-from ..passes.unconstrained import support_of
+from ..supports import support_of
 from .variational import MeanFieldPosterior
 
 __all__ = ["FitProblem", "check_bounded", "INIT_SCALE", "NUM_INIT_DRAWS"]

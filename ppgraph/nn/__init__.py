@@ -9,7 +9,9 @@ The trax adapter lives in :mod:`ppgraph.nn.trax` (imported only on request,
 since it starts TensorFlow).
 """
 
-from . import rules  # noqa: F401  (registers the codegen rules of Layer nodes)
+import sys
+
+from . import rules  # registers the codegen rules of Layer nodes
 from .base import TRAINABLE, Layer
 from .layers import (
     Activation,
@@ -44,3 +46,5 @@ __all__ = [
     "Serial",
     "NonCentered",
 ]
+
+rules.register_reparameterizer(sys.modules[__name__])  # non-centred layers refer to this package as `nn`

@@ -76,7 +76,7 @@ Subclass :class:`Layer`, list the weights in ``weight_names``, and write
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import jax
@@ -86,6 +86,8 @@ from ..dist import is_distribution
 from ..errors import ModelError, ShapeError
 from ..keys import as_key
 from ..model import weights_of
+from .network import Network
+from .trees import Path, path_str, tree_build, tree_get, tree_items
 
 __all__ = [
     "Layer",
@@ -103,49 +105,6 @@ __all__ = [
 
 TRAINABLE = "trainable"
 """Declare a weight trainable (no prior; a point estimate): ``nn.Dense(10, p, bias_prior=nn.TRAINABLE)``."""
-
-Path = tuple[Any, ...]
-
-
-# -- nested containers (dicts / tuples / lists) ------------------------------------------------
-def tree_items(tree: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
-    """``(path, leaf)`` for every leaf of nested dicts / tuples / lists, in a fixed order.
-
-    Distributions and ``ShapeDtypeStruct`` objects are leaves (unlike with
-    ``jax.tree_util``, which would look inside a NumPyro distribution).
-
-    >>> list(tree_items({"0": {"kernel": 1, "bias": 2}, "2": (3,)}))
-    [(('0', 'bias'), 2), (('0', 'kernel'), 1), (('2', 0), 3)]
-    """
-    if isinstance(tree, Mapping):
-        for key in sorted(tree):
-            yield from tree_items(tree[key], path + (key,))
-    elif isinstance(tree, (tuple, list)):
-        for i, item in enumerate(tree):
-            yield from tree_items(item, path + (i,))
-    else:
-        yield path, tree
-
-
-def tree_build(template: Any, fn: Any, path: Path = ()) -> Any:
-    """A tree shaped like ``template`` with ``fn(path, leaf)`` at each leaf."""
-    if isinstance(template, Mapping):
-        return {key: tree_build(template[key], fn, path + (key,)) for key in template}
-    if isinstance(template, (tuple, list)):
-        return type(template)(tree_build(item, fn, path + (i,)) for i, item in enumerate(template))
-    return fn(path, template)
-
-
-def tree_get(tree: Any, path: Path) -> Any:
-    """The subtree at ``path`` (KeyError / IndexError if missing)."""
-    for key in path:
-        tree = tree[key]
-    return tree
-
-
-def path_str(path: Path) -> str:
-    """``("0", "kernel")`` -> ``"0/kernel"`` (``"weights"`` for the root)."""
-    return "/".join(str(p) for p in path) or "weights"
 
 
 def float_dtype() -> Any:
@@ -409,8 +368,6 @@ class Layer:
 
     def network(self, weights: Any, input_shape: tuple[int, ...] | None = None, *, name: str | None = None) -> Any:
         """Wrap ``weights`` into a callable network (checked against ``input_shape`` when given)."""
-        from .network import Network
-
         weights = weights_of(weights)
         if input_shape is not None:
             self.check_weights(weights, input_shape, name=name)

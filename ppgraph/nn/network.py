@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ShapeError
-from .base import path_str, tree_items
+from .trees import path_str, tree_items
 
 __all__ = ["Network"]
 

@@ -13,10 +13,15 @@ Observed layers (after ``observe`` / ``do``) and layers whose value is given
 
 Examples
 --------
+The generated log density of a one-layer model:
+
 >>> import ppgraph as pg
 >>> from ppgraph import dist, nn
->>> from ppgraph.nn.rules import layer_source_example
->>> print(layer_source_example())  # doctest: +NORMALIZE_WHITESPACE
+>>> g = pg.GraphBuilder("bnn")
+>>> x = g.argument("x")
+>>> net = g.layer("net", g.call(nn.Dense, 2, g.call(dist.Normal, 0.0, 1.0)))
+>>> y = g.deterministic("y", net(x))
+>>> print(pg.source(g.build(), "logpdf"))  # doctest: +NORMALIZE_WHITESPACE
 def bnn_logpdf(x, *, net):
     \"\"\"Joint log density of bnn.\"\"\"
     lp = 0.0
@@ -28,6 +33,8 @@ def bnn_logpdf(x, *, net):
 
 from __future__ import annotations
 
+import functools
+from types import ModuleType
 from typing import Any
 
 from ..codegen import rule
@@ -73,29 +80,15 @@ def layer_logpdf(node: Layer, ctx: Context) -> list[str]:
     return stmts
 
 
-def layer_source_example() -> str:
-    """The generated log density of a one-layer model (used in the module docstring)."""
-    import ppgraph as pg
-    from ppgraph import dist, nn
-
-    g = pg.GraphBuilder("bnn")
-    x = g.argument("x")
-    net = g.layer("net", g.call(nn.Dense, 2, g.call(dist.Normal, 0.0, 1.0)))
-    g.deterministic("y", net(x))
-    return pg.source(g.build(), "logpdf")
-
-
 # -- reparameterize: non-centred weight priors ---------------------------------------------------
-def _nn_name(graph: Any) -> tuple[str, dict[str, Any]]:
-    import ppgraph.nn as pg_nn
-
+def _nn_name(graph: Any, pg_nn: ModuleType) -> tuple[str, dict[str, Any]]:
     for name in ("nn", "ppgraph_nn", "_ppgraph_nn"):
         if graph.env.get(name, pg_nn) is pg_nn and graph.node_of(name) is None:
             return name, {name: pg_nn}
     raise ModelError("reparameterize needs a free name for ppgraph.nn", model=graph.name)  # pragma: no cover
 
 
-def _reparameterize_layer(node: Layer, graph: Any) -> Any:
+def _reparameterize_layer(node: Layer, graph: Any, *, pg_nn: ModuleType) -> Any:
     """``net <~ S`` -> ``net_decentered <~ nn.NonCentered(S)``; ``net = net_decentered.centered()``."""
     from ..ir import Deterministic
     from ..passes.base import Rewrite
@@ -105,7 +98,7 @@ def _reparameterize_layer(node: Layer, graph: Any) -> Any:
         return None
     if node.observed is not None:
         raise NotReparameterizable("it is observed (only latent layers are reparameterised)")
-    nn_name, env = _nn_name(graph)
+    nn_name, env = _nn_name(graph, pg_nn)
     z_name = node.name + SUFFIX
     info = dict(node.info)
     # ("layer_spec", not "prior": observe/do restore random variables from a "prior" entry)
@@ -121,12 +114,12 @@ def _reparameterize_layer(node: Layer, graph: Any) -> Any:
     )
 
 
-def _register_reparameterizer() -> None:
-    try:
-        from ..passes.reparam import register_reparameterizer
-    except ImportError:  # pragma: no cover - the passes package always has it
-        return
-    register_reparameterizer(Layer)(_reparameterize_layer)
+def register_reparameterizer(pg_nn: ModuleType) -> None:
+    """Register the non-centring of layers with ``reparameterize``.
 
+    ``pg_nn`` is the :mod:`ppgraph.nn` package (which calls this when imported):
+    rewritten specs refer to ``nn.NonCentered`` through it.
+    """
+    from ..passes.reparam import register_reparameterizer as register
 
-_register_reparameterizer()
+    register(Layer)(functools.partial(_reparameterize_layer, pg_nn=pg_nn))

@@ -11,6 +11,17 @@ The public functions are re-exported by :mod:`ppgraph`: ``pg.describe``,
               matplotlib fallback when the ``dot`` program is missing.
 """
 
+from ..model import Model, register_display
 from .describe import COLUMNS, format_table
 
 __all__ = ["format_table", "COLUMNS"]
+
+
+def _svg(model: Model) -> str:
+    from .draw import to_svg  # Graphviz is imported only when a notebook asks for the drawing
+
+    return to_svg(model)
+
+
+register_display("text", format_table)
+register_display("svg", _svg)

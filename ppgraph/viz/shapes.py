@@ -79,7 +79,7 @@ def constraint_name(constraint: Any) -> str | None:
 
 def static_support(node: RandomVariable, graph: Graph) -> str | None:
     """The support of ``node`` known from its distribution class alone (no data)."""
-    from ..passes.unconstrained import support_of
+    from ..supports import support_of
 
     try:
         return constraint_name(support_of(node, graph))
