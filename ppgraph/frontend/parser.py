@@ -138,8 +138,10 @@ class _Parser:
             raise ModelError(
                 "cannot read the source of the model function",
                 model=self.name,
-                hint="define models in a file (or build them with pg.GraphBuilder); "
-                "source typed at an interactive prompt without a file cannot be parsed",
+                hint="define models in a file, register generated source with linecache and compile it "
+                "with that file name (docs/concepts.md, 'Models without a source file'), or build the "
+                "model with pg.GraphBuilder; source typed at an interactive prompt without a file "
+                "cannot be parsed",
             ) from err
         self.tree = ast.parse(textwrap.dedent(source))
         self.filename = os.path.basename(inspect.getsourcefile(fn) or fn.__code__.co_filename or "<unknown>")
