@@ -4,12 +4,18 @@
 reads models with ``inspect.getsource``, so models in tests must live in files.
 ``line_of`` finds the line of a statement in such a file: error-location tests take
 their expected line from the source text, never from ppgraph's own ``location``.
+
+Optional tools: tests marked ``@pytest.mark.dot`` (or ``@requires_dot``) need Graphviz's
+``dot`` program. Without it they are skipped, except under ``PPGRAPH_REQUIRE_EXTRAS=1``
+(CI installs everything), where :func:`skip_or_fail` turns the skip into a failure.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import itertools
+import os
+import shutil
 import sys
 import textwrap
 from pathlib import Path
@@ -22,6 +28,25 @@ if str(ROOT) not in sys.path:  # `import ppgraph_tests.strategies` also under pl
     sys.path.insert(0, str(ROOT))
 
 _counter = itertools.count()
+
+requires_dot = pytest.mark.dot
+"""Marker of tests that run Graphviz's ``dot`` program (skipped without it; failed under PPGRAPH_REQUIRE_EXTRAS=1)."""
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip the running test because an optional dependency is missing; under ``PPGRAPH_REQUIRE_EXTRAS=1``, fail it."""
+    if os.environ.get("PPGRAPH_REQUIRE_EXTRAS") == "1":
+        pytest.fail(f"{reason} (PPGRAPH_REQUIRE_EXTRAS=1: optional dependencies are required)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _dot_program(request) -> None:
+    """Tests marked ``dot`` need the Graphviz ``dot`` program on the PATH."""
+    if request.node.get_closest_marker("dot") is not None and shutil.which("dot") is None:
+        skip_or_fail("needs the Graphviz 'dot' program on the PATH (apt-get install graphviz, brew install graphviz, "
+                     "or conda install graphviz)")
+
 
 HEADER = "import jax\nimport jax.numpy as jnp\nimport ppgraph as pg\nfrom ppgraph import dist\n"
 

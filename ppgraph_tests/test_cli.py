@@ -12,6 +12,7 @@ import pytest
 
 import ppgraph as pg
 from ppgraph.cli import load_target, main
+from ppgraph_tests.conftest import requires_dot
 from ppgraph_tests.viz.dotparse import parse
 
 MODELS = textwrap.dedent(
@@ -79,6 +80,7 @@ def run(args, cwd, timeout=600):
     return proc.returncode, out, err
 
 
+@requires_dot
 def test_inspect(workdir):
     code, out, err = run(
         ["inspect", "models.py:schools", "--data", "data.json", "--source", "logpdf",

@@ -4,9 +4,9 @@ trax tests skip when trax is not installed, except when ``PPGRAPH_REQUIRE_EXTRAS
 (CI installs the extra): then a missing trax fails them.
 """
 
-import os
-
 import pytest
+
+from ppgraph_tests.conftest import skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +15,5 @@ def trax_layers():
     try:
         import trax.layers as tl
     except ImportError as err:
-        if os.environ.get("PPGRAPH_REQUIRE_EXTRAS") == "1":
-            pytest.fail(f"trax is required (PPGRAPH_REQUIRE_EXTRAS=1) but cannot be imported: {err}")
-        pytest.skip("trax is not installed (pip install 'ppgraph[trax]')")
+        skip_or_fail(f"trax cannot be imported ({err}); pip install 'ppgraph[trax]'")
     return tl

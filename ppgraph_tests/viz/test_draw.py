@@ -12,12 +12,12 @@ import ppgraph as pg
 from ppgraph.passes import observe, to_unconstrained
 from ppgraph.viz import draw as draw_module
 from ppgraph.viz.draw import draw_matplotlib, to_svg
+from ppgraph_tests.conftest import requires_dot
 from ppgraph_tests.viz import models
 
 SVG = "{http://www.w3.org/2000/svg}"
 X = jnp.ones((5, 3))
 
-needs_dot = pytest.mark.skipif(not draw_module.dot_available(), reason="the Graphviz dot program is not installed")
 
 
 def graphviz_svg_items(svg: str) -> tuple[dict[str, str], set[tuple[str, str]]]:
@@ -48,7 +48,7 @@ def graphs():
     }
 
 
-@needs_dot
+@requires_dot
 @pytest.mark.parametrize("which", sorted(graphs()))
 def test_svg_has_every_node_and_edge(which):
     model, args, kwargs = graphs()[which]
@@ -60,7 +60,7 @@ def test_svg_has_every_node_and_edge(which):
         assert classes.split()[0] == graph.obj(name).kind
 
 
-@needs_dot
+@requires_dot
 @pytest.mark.parametrize("ext,magic", [("svg", b"<?xml"), ("png", b"\x89PNG"), ("pdf", b"%PDF")])
 def test_draw_formats(tmp_path, ext, magic):
     out = pg.draw(models.eight_schools, tmp_path / f"m.{ext}", jnp.ones(8))
@@ -83,7 +83,7 @@ def test_repr_svg():
     assert ET.fromstring(svg).tag == f"{SVG}svg"
 
 
-@needs_dot
+@requires_dot
 def test_draw_diff_marks(tmp_path):
     after = to_unconstrained(models.eight_schools)
     out = pg.draw_diff(models.eight_schools, after, tmp_path / "diff.svg")
