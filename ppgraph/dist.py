@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as _np
 import numpyro.distributions as _nd
 from numpyro.distributions import *  # noqa: F401,F403  (the public re-export)
 from numpyro.distributions import constraints, transforms
@@ -156,8 +157,8 @@ class DiscreteMarkovChain(_nd.Distribution):
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
             raise ValueError(f"num_steps must be an int >= 1, got {num_steps!r}")
         if not isinstance(transition_probs, jax.core.Tracer):
-            rows = jnp.sum(transition_probs, axis=-1)
-            if not bool(jnp.all(jnp.abs(rows - 1.0) < 1e-4)):
+            rows = _np.sum(_np.asarray(transition_probs), axis=-1)
+            if not bool(_np.all(_np.abs(rows - 1.0) < 1e-4)):
                 raise ValueError(f"the rows of transition_probs must sum to one, their sums are {rows.tolist()}")
         self.initial_probs = initial_probs
         self.transition_probs = transition_probs
