@@ -97,12 +97,13 @@ def calibration_bins(probs: Any, labels: Any, num_bins: int = 10) -> dict[str, n
     p, y = _check(probs, labels)
     confidence = p.max(axis=1)
     correct = (np.argmax(p, axis=1) == y).astype(np.float64)
-    index = np.clip(np.ceil(confidence * num_bins).astype(int) - 1, 0, num_bins - 1)
+    inner = np.arange(1, num_bins) / num_bins  # bin b is (b / B, (b + 1) / B]: count the edges below
+    index = np.searchsorted(inner, confidence, side="left")
     count = np.bincount(index, minlength=num_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = np.bincount(index, weights=confidence, minlength=num_bins) / count
         acc = np.bincount(index, weights=correct, minlength=num_bins) / count
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    edges = np.arange(num_bins + 1) / num_bins
     return {"count": count, "confidence": conf, "accuracy": acc, "edges": edges}
 
 
