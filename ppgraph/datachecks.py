@@ -19,6 +19,8 @@ parameter computed from data only is checked against the constraint NumPyro
 declares for it in ``arg_constraints`` (:class:`~ppgraph.SupportError`).
 Parameters that depend on latent variables are judged later, by the log
 density at the initial values.  Traced values (inside ``jax.jit``) are skipped.
+A Python ``int`` index may count from the end (NumPy's rule, which JAX keeps for
+static indices); ``-inf`` logits (classes masked out) are allowed.
 
 Examples
 --------
@@ -306,6 +308,7 @@ def check_indices(graph: Graph, data: "_Data | dict[str, Any]") -> None:
         index = data.evaluate(site.index)
         if index is _UNKNOWN or _traced(index):
             continue
+        static = isinstance(index, (int, np.integer))  # a Python int: JAX indexes as NumPy does, no clamping
         index = np.asarray(index)
         if index.dtype.kind not in "iu":
             continue  # a boolean mask, a float (JAX rejects it), an object
@@ -320,16 +323,16 @@ def check_indices(graph: Graph, data: "_Data | dict[str, Any]") -> None:
             if not 0 <= axis < len(shape):
                 continue  # too many indices: JAX says so
             size, axis_text = int(shape[axis]), f"axis {axis}"
-        bad = (index < 0) | (index >= size)
+        bad = (index < -size if static else index < 0) | (index >= size)
         if not bool(np.any(bad)):
             continue
         position = tuple(int(i) for i in np.argwhere(bad)[0]) if index.ndim else ()
         value = int(index[position]) if index.ndim else int(index)
-        raise _index_error(graph, name, site, sources, value, position, size, axis_text, int(np.sum(bad)))
+        raise _index_error(graph, name, site, sources, value, position, size, axis_text, int(np.sum(bad)), static)
 
 
 def _index_error(graph: Graph, name: str, site: _Site, sources: list[str], value: int, position: tuple,
-                 size: int, axis_text: str, count: int) -> ModelError:
+                 size: int, axis_text: str, count: int, static: bool = False) -> ModelError:
     node = graph.nodes[name]["node"]
     described = [_describe_source(graph, s) for s in sources]
     if site.index.replace(" ", "") == _ident(sources[0]) and len(sources) == 1:
@@ -338,10 +341,12 @@ def _index_error(graph: Graph, name: str, site: _Site, sources: list[str], value
         what = f"the index `{site.index}` (from {', '.join(described)})"
     where = f" at position {position[0] if len(position) == 1 else position}" if position else ""
     also = f" ({count} values are out of range)" if count > 1 else ""
-    valid = f"0 to {size - 1}" if size else "none: the axis is empty"
+    valid = f"{-size if static else 0} to {size - 1}" if size else "none: the axis is empty"
     effect = {"read": f"JAX would silently read index {size - 1} instead",
               "update": "JAX would silently drop the update", "take": "jnp.take would silently give NaN"}[site.kind]
-    if value < 0:
+    if static:
+        hint = f"a Python int index must lie in [{-size}, {size})"
+    elif value < 0:
         hint = (f"a negative index counts from the end of the axis (JAX would use index {value + size}); "
                 f"ids must be 0-based in [0, {size}); to wrap around on purpose write `{site.index} % {size}`")
     else:
@@ -444,6 +449,8 @@ def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:
                 array = np.asarray(value)
                 if array.dtype.kind not in "biuf":
                     continue
+                if param == "logits":  # -inf logits mask out classes on purpose
+                    array = np.where(np.isneginf(array), 0.0, array)
                 inside = np.asarray(_satisfies(constraint, array))
             except Exception:  # a shape the distribution would reject: reported when the model runs
                 continue
@@ -464,6 +471,8 @@ def _satisfies(constraint: Any, value: np.ndarray) -> Any:
 
 def _parameter_error(graph: Graph, name: str, call: str, param: str, source: str, value: np.ndarray,
                      constraint: Any, inside: np.ndarray, data: _Data) -> SupportError:
+    from numpyro.distributions import constraints
+
     node = graph.nodes[name]["node"]
     event_dim = getattr(constraint, "event_dim", 0)
     position = tuple(int(i) for i in np.argwhere(~inside)[0]) if inside.ndim else ()
@@ -471,7 +480,7 @@ def _parameter_error(graph: Graph, name: str, call: str, param: str, source: str
     text = _show(shown)
     where = f" at index {position[0] if len(position) == 1 else position}" if position else ""
     extra = ""
-    if event_dim == 1 and shown.ndim == 1:
+    if constraint is constraints.simplex and shown.ndim == 1:
         extra = f" (it sums to {float(shown.sum()):.6g})"
     elif event_dim == 2 and shown.ndim == 2:
         try:

@@ -84,6 +84,14 @@ def scales(s, p, cov):
 
 
 @pg.model
+def masked(logits, k):
+    a <~ dist.Normal(0.0, 1.0).expand([5])
+    last = a[k]
+    c <~ dist.Categorical(logits=logits)
+    return c
+
+
+@pg.model
 def latent_scale():
     mu <~ dist.Normal(0.0, 1.0)
     y <~ dist.Normal(0.0, mu)
@@ -290,3 +298,16 @@ def test_traced_data_is_not_checked(models):
         return s
 
     assert float(run(-1.0)) == -1.0
+
+
+def test_python_int_index_may_count_from_the_end_and_logits_may_be_minus_inf(models):
+    m, path = models
+    logits = jnp.array([0.0, -jnp.inf, 1.0])
+    draws = pg.sample_forward(m.masked, 0, logits, -1, num_samples=20)
+    assert bool(jnp.all(draws["c"] != 1)) and bool(jnp.all(draws["last"] == draws["a"][:, -1]))
+    with pytest.raises(pg.ModelError) as info:
+        pg.sample_forward(m.masked, 0, logits, -6)
+    assert "argument 'k' has the value -6, but axis 0 of `a` has size 5 (valid indices: -5 to 4)" in str(info.value)
+    assert where(path, "last = a[k]") in str(info.value)
+    with pytest.raises(SupportError, match=r"parameter 'logits' \(argument 'logits'\) violates .*nan"):
+        pg.sample_forward(m.masked, 0, jnp.array([0.0, jnp.nan, 1.0]), 0)
