@@ -17,9 +17,12 @@ object usable after ``<~`` exactly like ``nn.Serial(...)``:
   here);
 - the weights pytree is trax's own nested tuples.
 
-Forward samples are :class:`TraxNetwork` objects (pytrees, callable, jit-able);
-``net.trax`` is a trax layer carrying the sampled weights, safe to call eagerly
-and under ``jax.jit``.
+A sample (forward or posterior) is itself a trax layer: an instance of a
+subclass of the lifted layer's own class (see :class:`TraxSample`) carrying the
+sampled weights, so ``isinstance(sample, trax.layers.Layer)`` holds; it is
+callable eagerly and under ``jax.jit`` (a JAX pytree whose leaves are the
+weights) and ``pg.logpdf`` takes it.  ``sample.trax`` gives a plain copy of the
+original layer with the weights assigned.
 
 Examples
 --------
@@ -29,8 +32,8 @@ Examples
 >>> from ppgraph.nn.trax import lift
 >>> bayes = lift(tl.Serial(tl.Dense(8), tl.Relu(), tl.Dense(3)), dist.Normal(0.0, 1.0))
 >>> net = bayes.sample(jax.random.key(0), (4, 5))
->>> net(jnp.ones((4, 5))).shape, net.trax(jnp.ones((4, 5))).shape
-((4, 3), (4, 3))
+>>> isinstance(net, tl.Serial), net(jnp.ones((4, 5))).shape, jax.jit(lambda n, x: n(x))(net, jnp.ones((4, 5))).shape
+(True, (4, 3), (4, 3))
 """
 
 from __future__ import annotations
@@ -44,8 +47,7 @@ import jax.numpy as jnp
 
 from ..errors import ModelError
 from ..model import weights_of
-from .base import TRAINABLE, Layer, Path, float_dtype, path_str, tree_build
-from .network import Network
+from .base import TRAINABLE, Layer, Path, float_dtype, path_str, raise_no_input, tree_build
 
 try:
     import trax
@@ -56,7 +58,7 @@ except ImportError as err:  # pragma: no cover - depends on the environment
         "(trax==1.4.1 with tensorflow-cpu, tensorflow-datasets, tensorflow-text, gym)"
     ) from err
 
-__all__ = ["lift", "TraxLayer", "TraxNetwork"]
+__all__ = ["lift", "TraxLayer", "TraxSample"]
 
 _CACHE: dict[tuple[int, tuple[int, ...], str], tuple[Any, Any, Any, Any]] = {}
 _LOCK = threading.Lock()
@@ -123,6 +125,8 @@ class TraxLayer(Layer):
         return float_dtype()
 
     def shapes(self, input_shape: tuple[int, ...]) -> tuple[Any, tuple[int, ...]]:
+        if input_shape is None:
+            raise_no_input(self)
         shape = tuple(int(d) for d in input_shape)
         try:
             weights, _, out = _initialised(self.trax_layer, shape, self._dtype())
@@ -184,7 +188,8 @@ class TraxLayer(Layer):
         weights = _as_tuples(weights)
         if input_shape is not None:
             self.check_weights(weights, input_shape, name=name)
-        return TraxNetwork(self.without_priors(), weights, name=name)
+        unbatched = tuple(tuple(jnp.shape(w)) for w in jax.tree_util.tree_leaves(weights))
+        return _make_sample(_sample_class(self), weights, unbatched, name)
 
     def architecture(self) -> tuple:
         return (type(self), id(self.trax_layer))
@@ -212,30 +217,132 @@ def _as_tuples(tree: Any) -> Any:
     return tree
 
 
-@jax.tree_util.register_pytree_node_class
-class TraxNetwork(Network):
-    """A sampled lifted trax layer: a :class:`~ppgraph.nn.Network` whose ``.trax`` is a trax layer.
+class TraxSample:
+    """Methods of the sample classes: a sampled lifted trax layer *is* a trax layer.
 
-    ``net(x)`` runs the layer's pure function (jit-able, maps over batch axes of
-    a batched network).  ``net.trax`` is a copy of the original trax layer with
-    these weights assigned (and its rng set, so it works eagerly and under jit).
+    :func:`_sample_class` makes, per lifted trax layer, a subclass of that layer's
+    own class (``tl.Serial``, ``tl.Dense``, ...) with these methods, registered
+    as a JAX pytree whose leaves are the weights.  So a sample passes
+    ``isinstance(sample, trax.layers.Layer)``, is callable eagerly and under
+    ``jax.jit`` (the layer's pure function with the sampled weights and a fixed
+    rng: no leaked-tracer rng), and ``pg.logpdf`` takes it as the layer node's
+    value.  ``sample.weights`` are trax's nested tuples; batched samples
+    (posterior draws) map over their leading axes when called and ``sample[i]``
+    is one network.
     """
+
+    _ppgraph_layer: "TraxLayer"
+
+    def __ppgraph_weights__(self) -> Any:
+        """The weights (trax's nested tuples): the value of the layer node."""
+        return self.__dict__["_ppgraph_weights"]
+
+    @property
+    def weights(self) -> Any:
+        """The sampled weights (nested tuples, as trax's ``layer.weights``)."""
+        return self.__dict__["_ppgraph_weights"]
+
+    @weights.setter
+    def weights(self, value: Any) -> None:
+        self.__dict__["_ppgraph_weights"] = _as_tuples(value)
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        """Leading axes beyond one network's weights (``()`` for one network)."""
+        for leaf, shape in zip(jax.tree_util.tree_leaves(self.weights), self.__dict__["_ppgraph_unbatched"]):
+            return tuple(jnp.shape(leaf)[: jnp.ndim(leaf) - len(shape)])
+        return ()
+
+    def __call__(self, x: Any, weights: Any = None, state: Any = None, rng: Any = None) -> Any:
+        if weights is not None or state is not None or rng is not None:
+            raise ModelError(
+                "a sampled trax layer computes with its own weights: call it as layer(x)",
+                hint="use layer.pure_fn(x, weights, state, rng) for other weights",
+            )
+        batch = self.batch_shape
+        layer = self._ppgraph_layer
+        if batch:
+            fn = lambda w: layer.apply(w, x)  # noqa: E731
+            for _ in batch:
+                fn = jax.vmap(fn)
+            return fn(self.weights)
+        x = jnp.asarray(x)
+        layer.check_weights(self.weights, jnp.shape(x), name=self.__dict__.get("_ppgraph_name"))
+        return layer.apply(self.weights, x)
+
+    def pure_fn(self, x: Any, weights: Any, state: Any, rng: Any, use_cache: bool = False) -> Any:
+        """trax's pure function of the layer (on a private copy; this sample is not changed)."""
+        return self._ppgraph_layer._apply_layer().pure_fn(x, weights, state, rng, use_cache)
+
+    def unbatch(self, index: Any) -> Any:
+        """The network at ``index`` of the batch axes."""
+        if not self.batch_shape:
+            raise IndexError("this network is not batched (it holds the weights of one network)")
+        return jax.tree_util.tree_map(lambda leaf: leaf[index], self)
+
+    def __getitem__(self, index: Any) -> Any:
+        if self.batch_shape:
+            return self.unbatch(index)
+        parent = getattr(self._ppgraph_layer.trax_layer.__class__, "__getitem__", None)
+        if parent is None:
+            raise IndexError("this network is not batched (it holds the weights of one network)")
+        return parent(self, index)
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("a network is not an array: use its .weights (a pytree of arrays)")
 
     @property
     def trax(self) -> Any:
-        """A trax layer carrying these weights."""
+        """A plain trax layer (a copy of the lifted one) carrying these weights (kept for compatibility)."""
         if self.batch_shape:
             raise ModelError(
-                f"network {self.name or ''} holds a batch of {self.batch_shape} networks; "
+                f"network {self.__dict__.get('_ppgraph_name') or ''} holds a batch of {self.batch_shape} networks; "
                 "pick one first (net[i].trax)",
             )
-        layer = copy.deepcopy(self.layer.trax_layer)
+        original = self._ppgraph_layer.trax_layer
+        layer = copy.deepcopy(original)
         layer.rng = _rng()
         layer.weights = self.weights
-        state = _any_state(self.layer.trax_layer)
+        state = _any_state(original)
         if state is not None:
             layer.state = state
         return layer
+
+
+_CLASSES: dict[int, tuple[Any, type]] = {}
+
+
+def _sample_class(layer: "TraxLayer") -> type:
+    """The sample class of a lifted trax layer (one per trax layer object, so pytree types are stable)."""
+    original = layer.trax_layer
+    with _LOCK:
+        hit = _CLASSES.get(id(original))
+    if hit is not None and hit[0] is original:
+        return hit[1]
+    base = type(original)
+    skip = {"__dict__", "__weakref__", "__module__", "__qualname__", "__doc__", "__annotations__"}
+    ns = {k: v for k, v in vars(TraxSample).items() if k not in skip}
+    ns.update(_ppgraph_layer=layer.without_priors(), __module__=base.__module__, __qualname__=base.__qualname__,
+              __doc__=f"A sampled lifted {base.__name__}: a trax layer carrying sampled weights.")
+    cls = type(base.__name__, (base,), ns)
+
+    def flatten(obj: Any) -> tuple[tuple[Any], tuple[Any, ...]]:
+        return (obj.__dict__["_ppgraph_weights"],), (obj.__dict__["_ppgraph_unbatched"], obj.__dict__["_ppgraph_name"])
+
+    def unflatten(aux: tuple[Any, ...], children: tuple[Any]) -> Any:
+        return _make_sample(cls, children[0], aux[0], aux[1])
+
+    jax.tree_util.register_pytree_node(cls, flatten, unflatten)
+    with _LOCK:
+        _CLASSES[id(original)] = (original, cls)
+    return cls
+
+
+def _make_sample(cls: type, weights: Any, unbatched: tuple, name: str | None) -> Any:
+    obj = object.__new__(cls)
+    obj.__dict__.update(cls._ppgraph_layer._apply_layer().__dict__)
+    obj.__dict__.update(_ppgraph_weights=weights, _ppgraph_unbatched=unbatched, _ppgraph_name=name)
+    return obj
 
 
 def lift(trax_layer: Any, prior: Any = None, *, kernel_prior: Any = None, bias_prior: Any = None) -> TraxLayer:

@@ -53,7 +53,15 @@ def test_forward_samples_are_trax_layers_safe_eagerly_and_under_jit(trax_layers)
 
     tl = trax_layers
     user_layer = _mlp(tl)
-    net = lift(user_layer, dist.Normal(0.0, 1.0)).sample(jax.random.key(1), X.shape)
+    lifted = lift(user_layer, dist.Normal(0.0, 1.0))
+    net = lifted.sample(jax.random.key(1), X.shape)
+    # the sample itself is a trax layer of the lifted layer's class, callable under jit first, then eagerly
+    assert isinstance(net, tl.Layer) and isinstance(net, type(user_layer))
+    first = jax.jit(lambda n, x: n(x))(net, X)
+    np.testing.assert_allclose(net(X), first, rtol=1e-5)
+    np.testing.assert_allclose(jax.jit(lambda x: net(x))(X), first, rtol=1e-5)
+    assert [np.shape(w) for w in jax.tree_util.tree_leaves(net)] == [(5, 8), (8,), (8, 3), (3,)]
+    assert jax.tree_util.tree_structure(net.weights) == jax.tree_util.tree_structure(lifted.shapes(X.shape)[0])
     layer = net.trax
     assert isinstance(layer, tl.Layer)
     jitted = jax.jit(lambda x: layer(x))(X)  # first call under jit ...
@@ -84,8 +92,11 @@ def test_lifted_layer_in_a_model(trax_layers):
     assert draws["net"].batch_shape == (3,)
     np.testing.assert_allclose(draws["net"](X), draws["logits"], rtol=1e-5, atol=1e-6)
     one = draws["net"][1]
+    assert isinstance(draws["net"], tl.Layer) and isinstance(one, tl.Layer)
     np.testing.assert_allclose(one.trax(X), draws["logits"][1], rtol=1e-5, atol=1e-6)
     lp = pg.logpdf(classifier)(images=X, scale=0.5, net=one, label=draws["label"][1])
+    np.testing.assert_allclose(pg.logpdf(classifier)(images=X, scale=0.5, net=one.weights, label=draws["label"][1]),
+                               lp, rtol=1e-6)
     w = _native_weights(one.weights)
     expected = (dist.HalfNormal(1.0).log_prob(0.5)
                 + sum(dist.Normal(0.0, 0.5).log_prob(leaf).sum() for layer in w.values() for leaf in layer.values())
