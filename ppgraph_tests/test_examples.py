@@ -57,3 +57,29 @@ def test_programmatic(capsys):
     assert set(out["draws"]) == {f"x{i}" for i in range(6)} | {"total"}
     sd = float(out["draws"]["x5"].std())
     assert abs(sd - np.sqrt(1 + 0.25 * 5)) < 0.1
+
+
+# -- discrete latent variables (summed out for NUTS, then recovered) ------------------------------------
+def test_mixture():
+    out = load("mixture").main(["--quick"])
+    assert out["posterior"].samples["z"].shape == (2, 200, 60)
+    assert out["accuracy"] > 0.9  # well-separated components: the labels agree with the simulated ones
+
+
+def test_change_point():
+    out = load("change_point").main(["--quick"])
+    switch = np.asarray(out["posterior"].samples["switch"])
+    assert abs(np.median(switch) - out["switch_true"]) <= 5
+
+
+def test_zero_inflated():
+    out = load("zero_inflated").main(["--quick"])
+    positive = np.asarray(out["counts"]) > 0
+    assert np.all(out["p_zero"][positive] == 0.0)  # a positive count is never a structural zero
+    assert 0.15 < float(np.asarray(out["posterior"].samples["pi"]).mean()) < 0.45  # simulated with pi = 0.3
+
+
+def test_hmm():
+    out = load("hmm").main(["--quick"])
+    assert out["posterior"].samples["states"].shape == (2, 200, 60)
+    assert out["accuracy"] > 0.8

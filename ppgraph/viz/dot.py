@@ -3,7 +3,8 @@
 Every node kind has its own look (see :data:`STYLES`): arguments (data) are grey
 boxes, latent random variables white ellipses, observed random variables shaded
 ellipses, deterministic nodes rounded boxes, factors octagons, layers 3-D boxes,
-trainable parameters hexagons.  Nodes that a pass created or rewrote (they carry
+trainable parameters hexagons, discrete variables summed out by
+``marginalize`` dashed double octagons (``Σ z ~ ...``).  Nodes that a pass created or rewrote (they carry
 ``info``) get a blue border and their ``info`` in the label.  Labels show the
 name, the distribution with its parameters (or the expression, the layer stack),
 the batch shape in plate notation (``× 8``) and other shapes where known.
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from ..ir import Argument, Deterministic, Factor, Graph, Layer, Node, Parameter, RandomVariable
+from ..ir import Argument, Deterministic, Factor, Graph, Layer, Marginalized, Node, Parameter, RandomVariable
 from .labels import distribution_text, info_text, layer_stack, plate_text, shorten
 from .shapes import NodeShape, format_shape
 
@@ -48,6 +49,7 @@ STYLES: dict[str, dict[str, str]] = {
     "factor": {"shape": "octagon", "style": "filled", "fillcolor": "#fff2cc"},
     "layer": {"shape": "box3d", "style": "filled", "fillcolor": "#dae8fc"},
     "parameter": {"shape": "hexagon", "style": "filled", "fillcolor": "#ffe6cc"},
+    "marginalized": {"shape": "doubleoctagon", "style": "filled,dashed", "fillcolor": "#e1d5e7"},
 }
 """Graphviz attributes per node class (``node_class``)."""
 
@@ -96,6 +98,13 @@ def node_label(node: Node, graph: Graph, shape: NodeShape | None = None, width: 
         if node.prior is not None:
             lines.append("prior " + shorten(node.prior, width))
         lines += _shape_line("shape", shape.shape)
+    elif isinstance(node, Marginalized):  # discrete latents summed out with the nodes depending on them
+        for inner in node.block:
+            if inner.name in node.latents:
+                lines.append(f"Σ {inner.name} ~ " + distribution_text(inner.dist, graph.env))
+        others = [n for n in node.absorbed() if n not in node.latents]
+        if others:
+            lines.append(shorten("with " + ", ".join(others), width))
     elif isinstance(node, Argument):
         if node.default is not None:
             lines.append("= " + shorten(node.default, width))
