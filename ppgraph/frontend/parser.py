@@ -15,7 +15,9 @@ The function body is parsed with :mod:`ast`, never run.  Statements:
 
 Anything else (``if``, ``for``, ``while``, reusing a name, an undefined name, ...)
 raises :class:`~ppgraph.ModelError` when the decorator is applied, naming the
-model, the variable, the source line and a fix.
+model, the variable, the source line and a fix.  So do ``x = D(...)`` and
+``x = ~D(...)`` for a distribution, layer, sub-model or ``pg.factor`` ``D``: a
+random variable is declared with ``x <~ D(...)``.
 """
 
 from __future__ import annotations
