@@ -61,7 +61,7 @@ from ..model import Model, weights_of
 from .posterior import Posterior
 from .problem import Problem, prepare
 
-__all__ = ["laplace", "Laplace", "HESSIANS", "last_layer_mask"]
+__all__ = ["laplace", "Laplace", "HESSIANS", "last_layer_mask", "weight_paths"]
 
 HESSIANS = ("full", "diag", "last_layer")
 
@@ -80,12 +80,34 @@ def _order(name: str) -> tuple:
     return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
-def last_layer_mask(weights: Any) -> Any:
+def weight_paths(weights: Any) -> list[str]:
+    """The "/"-joined path of every leaf of a weights pytree, in flattening order.
+
+    Examples
+    --------
+    >>> weight_paths({"0": {"kernel": 1.0, "bias": 2.0}, "head/kernel": 3.0})
+    ['0/bias', '0/kernel', 'head/kernel']
+    """
+    leaves = jax.tree_util.tree_flatten_with_path(weights)[0]
+    return ["/".join(_key_name(e) for e in path) for path, _ in leaves]
+
+
+def last_layer_mask(weights: Any, pattern: str | None = None, *, node: str | None = None) -> Any:
     """A pytree of booleans like ``weights``: ``True`` on the leaves of the last layer.
 
-    The weights are grouped by the path of their parent (a layer's ``kernel``
-    and ``bias`` share one); the last group in layer order (numeric keys, such
-    as the positions of ``nn.Serial``, compared as numbers) is the last layer.
+    With ``pattern`` (an ``fnmatch`` glob over "/"-joined weight paths, e.g.
+    ``"head/*"``), the leaves it matches.  Without, the weights are grouped by
+    the path of their parent (a layer's ``kernel`` and ``bias`` share one) and
+    the last group is taken where the order of layers is known: positions
+    (``nn.Serial``, ``nnx.Sequential``, lists) compared as numbers.
+
+    Raises
+    ------
+    ModelError
+        When the order of the layers is not known (named attributes, e.g. a flax
+        module with ``self.body`` and ``self.head``: their order in the pytree is
+        alphabetical, not the order of the computation), or ``pattern`` matches
+        nothing.
 
     Examples
     --------
@@ -96,13 +118,34 @@ def last_layer_mask(weights: Any) -> Any:
     >>> mask = last_layer_mask(w)
     >>> mask["10"]["kernel"], mask["2"]["kernel"]
     (True, False)
+    >>> last_layer_mask({"body/kernel": 1.0, "head/kernel": 2.0}, "head/*")
+    {'body/kernel': False, 'head/kernel': True}
     """
-    leaves, treedef = jax.tree_util.tree_flatten_with_path(weights)
-    if not leaves:
-        return weights
-    groups = [tuple(_order(_key_name(e)) for e in path[:-1]) if len(path) > 1 else () for path, _ in leaves]
-    last = max(groups)
-    return jax.tree_util.tree_unflatten(treedef, [g == last for g in groups])
+    import fnmatch
+
+    paths = weight_paths(weights)
+    treedef = jax.tree.structure(weights)
+    if pattern is not None:
+        chosen = [fnmatch.fnmatchcase(p, pattern) for p in paths]
+        if not any(chosen):
+            raise ModelError(f"last_layer={pattern!r} matches none of the weights {paths}", node=node,
+                             hint="use a glob over these paths, e.g. 'head/*'")
+        return jax.tree.unflatten(treedef, chosen)
+    groups = [tuple(p.split("/")[:-1]) for p in paths]
+    distinct = sorted(set(groups), key=lambda g: tuple(_order(k) for k in g))
+    if len(distinct) > 1:
+        a, b = distinct[-2], distinct[-1]
+        first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        if first >= min(len(a), len(b)) or not (a[first].isdigit() and b[first].isdigit()):
+            shown = ", ".join(repr("/".join(g) + "/*") for g in distinct)
+            raise ModelError(
+                "the last layer of this network is not known from its weights (layers named, not numbered, "
+                "are stored in alphabetical order)",
+                node=node,
+                hint=f"name it: pg.laplace(..., hessian='last_layer', last_layer=PATTERN), one of {shown}",
+            )
+    last = distinct[-1]
+    return jax.tree.unflatten(treedef, [g == last for g in groups])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -266,6 +309,7 @@ def laplace(
     rng_key: Any,
     *args: Any,
     hessian: str = "full",
+    last_layer: str | None = None,
     init: Any = None,
     num_steps: int = 1000,
     tol: float = 1e-6,
@@ -285,6 +329,10 @@ def laplace(
         The model's arguments and observed values, as for ``pg.sample``.
     hessian
         ``"full"``, ``"diag"`` or ``"last_layer"`` (see the module docstring).
+    last_layer
+        For ``hessian="last_layer"``: an ``fnmatch`` glob over the "/"-joined
+        weight paths of the networks choosing the last layer (``"head/*"``);
+        ``None``: the last of the numbered layers (see :func:`last_layer_mask`).
     init
         Where the search for the mode starts: ``None`` (uniform in (-2, 2) in
         unconstrained space, as ``pg.sample``; layer weights from the layer's
@@ -313,6 +361,8 @@ def laplace(
     """
     if hessian not in HESSIANS:
         raise ModelError(f"unknown hessian {hessian!r}", hint=f"use one of {', '.join(map(repr, HESSIANS))}")
+    if last_layer is not None and hessian != "last_layer":
+        raise ModelError(f"last_layer={last_layer!r} is an option of hessian='last_layer', not of {hessian!r}")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
         raise ModelError(f"temperature must be a positive number, got {temperature!r}")
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
@@ -328,7 +378,7 @@ def laplace(
     loc = unravel(x)
 
     if hessian == "last_layer":
-        covered = _last_layer_indices(problem, loc)
+        covered = _last_layer_indices(problem, loc, last_layer)
     else:
         covered = np.arange(x.size)
     idx = jnp.asarray(covered)
@@ -384,12 +434,13 @@ def _start(problem: Problem, key: jax.Array, init: Any) -> dict[str, Any]:
     return start
 
 
-def _last_layer_indices(problem: Problem, loc: dict[str, Any]) -> np.ndarray:
+def _last_layer_indices(problem: Problem, loc: dict[str, Any], pattern: str | None) -> np.ndarray:
     layers = [n for n in problem.latents if isinstance(problem.graph.obj(n), Layer)]
     if not layers:
         raise ModelError("hessian='last_layer' needs a network (a layer node), and the model has none",
                          model=problem.model.name, hint="use hessian='full' or 'diag'")
-    mask = {n: (last_layer_mask(v) if n in layers else jax.tree.map(lambda _: True, v)) for n, v in loc.items()}
+    mask = {n: (last_layer_mask(v, pattern, node=n) if n in layers else jax.tree.map(lambda _: True, v))
+            for n, v in loc.items()}
     masks = jax.tree.map(lambda m, v: jnp.full(jnp.shape(v), m, bool), mask, loc)
     flat, _ = ravel_pytree(masks)
     return np.flatnonzero(np.asarray(flat))

@@ -174,3 +174,44 @@ class TestErrors:
         approx = pg.laplace(linear, 0, data()[0], y=data()[1])
         with pytest.raises(pg.ModelError, match="num_samples must be a positive int"):
             approx.sample(0, 0)
+
+
+class TestLiftedModules:
+    def test_flax_head_by_pattern(self):
+        try:
+            from flax import nnx
+
+            from ppgraph.nn.flax import lift
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            from ppgraph_tests.conftest import skip_or_fail
+
+            skip_or_fail(f"flax is not installed ({err})")
+
+        class Net(nnx.Module):
+            def __init__(self, rngs):
+                self.body = nnx.Linear(3, 4, rngs=rngs)
+                self.head = nnx.Linear(4, 1, rngs=rngs)
+
+            def __call__(self, x):
+                return self.head(jnp.tanh(self.body(x)))
+
+        template = Net(nnx.Rngs(0))
+
+        @pg.model
+        def flax_net(x):
+            net <~ lift(template, dist.Normal(0.0, 1.0))
+            y <~ dist.Normal(net(x)[:, 0], NOISE)
+            return y
+
+        x, y = data(40)
+        with pytest.raises(pg.ModelError, match=r"not known from its weights.*last_layer=PATTERN.*'head/\*'"):
+            pg.laplace(flax_net, 0, x, y=y, hessian="last_layer")
+        approx = pg.laplace(flax_net, 0, x, y=y, hessian="last_layer", last_layer="head/*")
+        weights = approx.loc["net"]
+        h = np.tanh(np.asarray(x) @ np.asarray(weights["body/kernel"]) + np.asarray(weights["body/bias"]))
+        features = np.concatenate([np.ones((len(h), 1)), h], axis=1).astype(np.float64)  # head/bias, head/kernel
+        np.testing.assert_allclose(np.asarray(approx.precision), features.T @ features / NOISE**2 + np.eye(5),
+                                   rtol=2e-3, atol=1e-3)
+        nets = approx.sample(1, 3)["net"]
+        assert isinstance(nets, Net) and isinstance(nets[0], Net)  # batched draws, indexed to one network
+        assert nets[0](x).shape == (40, 1)
