@@ -52,6 +52,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import networkx as nx
 import numpy as np
 
 from .errors import ModelError, SupportError
@@ -119,11 +120,17 @@ class _Data:
         """Whether the node's value is known without any latent variable."""
         return self.concrete(name) is not _UNKNOWN
 
+    def _first_ancestors(self, name: str, done: dict[str, Any]) -> list[str]:
+        """``name`` after its ancestors not in ``done``, in topological order (no deep recursion)."""
+        ancestors = nx.ancestors(self.graph, name)
+        return [n for n in _order(self.graph) if n in ancestors and n not in done] + [name]
+
     def concrete(self, name: str) -> Any:
         """The node's concrete value, or ``_UNKNOWN``."""
         if name not in self._concrete:
-            self._concrete[name] = _UNKNOWN  # guards against cycles
-            self._concrete[name] = self._compute(name)
+            for node in self._first_ancestors(name, self._concrete):
+                self._concrete[node] = _UNKNOWN  # guards against cycles
+                self._concrete[node] = self._compute(node)
         return self._concrete[name]
 
     def _compute(self, name: str) -> Any:
@@ -160,14 +167,17 @@ class _Data:
         if value is not _UNKNOWN:
             return value
         if name not in self._abstract:
-            self._abstract[name] = _UNKNOWN
-            node = self.graph.nodes[name]["node"]
-            if isinstance(node, RandomVariable):
-                self._abstract[name] = self.shape_of(node.dist, draw=True)
-            elif isinstance(node, Deterministic):
-                self._abstract[name] = self.shape_of(node.expr)
-            elif isinstance(node, Parameter):
-                self._abstract[name] = self.shape_of(node.init)
+            for other in self._first_ancestors(name, self._abstract):
+                if self.concrete(other) is not _UNKNOWN:
+                    continue
+                self._abstract[other] = _UNKNOWN
+                node = self.graph.nodes[other]["node"]
+                if isinstance(node, RandomVariable):
+                    self._abstract[other] = self.shape_of(node.dist, draw=True)
+                elif isinstance(node, Deterministic):
+                    self._abstract[other] = self.shape_of(node.expr)
+                elif isinstance(node, Parameter):
+                    self._abstract[other] = self.shape_of(node.init)
         return self._abstract[name]
 
     def shape_of(self, source: str, *, draw: bool = False, raw: bool = False) -> Any:
@@ -198,6 +208,15 @@ class _Data:
                 return jax.eval_shape(run, abstract)
         except Exception:
             return _UNKNOWN
+
+
+_ORDERS: "weakref.WeakKeyDictionary[Graph, list[str]]" = weakref.WeakKeyDictionary()
+
+
+def _order(graph: Graph) -> list[str]:
+    if graph not in _ORDERS:
+        _ORDERS[graph] = graph.order()
+    return _ORDERS[graph]
 
 
 def _traced(value: Any) -> bool:
@@ -309,7 +328,10 @@ def check_indices(graph: Graph, data: "_Data | dict[str, Any]") -> None:
         if index is _UNKNOWN or _traced(index):
             continue
         static = isinstance(index, (int, np.integer))  # a Python int: JAX indexes as NumPy does, no clamping
-        index = np.asarray(index)
+        try:
+            index = np.asarray(index)
+        except Exception:  # not an array (e.g. a key): nothing to check
+            continue
         if index.dtype.kind not in "iu":
             continue  # a boolean mask, a float (JAX rejects it), an object
         target = data.shape_of(site.value)
@@ -369,8 +391,6 @@ def _describe_source(graph: Graph, name: str) -> str:
         return f"argument '{name}'"
     if isinstance(node, (RandomVariable, Layer)):
         return f"the value of '{name}'"
-    import networkx as nx
-
     roots = [a for a in graph.order() if a in nx.ancestors(graph, name)
              and (isinstance(graph.nodes[a]["node"], Argument) or getattr(graph.nodes[a]["node"], "observed", None))]
     return f"'{name}' (computed from {', '.join(_describe_source(graph, r) for r in roots)})" if roots else f"'{name}'"
