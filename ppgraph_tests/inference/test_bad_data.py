@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 import ppgraph as pg
+from ppgraph import dist
 from ppgraph.errors import SupportError
 from ppgraph.inference.posterior import Posterior
 
@@ -311,3 +312,22 @@ def test_python_int_index_may_count_from_the_end_and_logits_may_be_minus_inf(mod
     assert where(path, "last = a[k]") in str(info.value)
     with pytest.raises(SupportError, match=r"parameter 'logits' \(argument 'logits'\) violates .*nan"):
         pg.sample_forward(m.masked, 0, jnp.array([0.0, jnp.nan, 1.0]), 0)
+
+
+def test_deep_builder_graph_is_checked_without_recursion():
+    """A 600-node chain (deeper than Python's recursion limit allows for recursive evaluation)."""
+    g = pg.GraphBuilder("deep")
+    idx = g.argument("idx")
+    x = g.random("a", g.call(dist.Normal, 0.0, 1.0).expand([5]))
+    for i in range(600):
+        x = g.deterministic(f"x{i}", x + 1.0)
+    g.returns(g.deterministic("y", x[idx]))
+    model = g.build()
+    from ppgraph.datachecks import check_data
+
+    check_data(model.graph, {"idx": np.array([0, 4])})
+    with pytest.raises(pg.ModelError) as info:
+        check_data(model.graph, {"idx": np.array([0, 5])})
+    line = line_of(Path(__file__), 'g.returns(g.deterministic("y", x[idx]))')  # the builder records call sites
+    assert (f"node 'y' (test_bad_data.py:{line}): index out of range in `x599[idx]`: argument 'idx' has the value 5 "
+            "at position 1, but axis 0 of `x599` has size 5") in str(info.value)
