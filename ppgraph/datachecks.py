@@ -562,5 +562,7 @@ def _constraint_text(constraint: Any) -> str:
 
 def _show(value: Any) -> str:
     value = np.asarray(value)
+    if value.ndim == 0 and value.dtype.kind in "biuf":
+        return f"{value.item():.6g}" if value.dtype.kind == "f" else str(value.item())
     options = {"precision": 6, "floatmode": "maxprec"} if value.dtype.kind == "f" else {}
     return " ".join(np.array2string(value, threshold=8, separator=", ", **options).split())
