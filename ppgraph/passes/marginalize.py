@@ -7,7 +7,8 @@ Categorical, DiscreteUniform, Binomial, any distribution with
 depends on it, by one :class:`~ppgraph.ir.Marginalized` node.  Discrete
 latents whose dependent nodes overlap (a latent with a discrete child, two
 latents with a common child) form one group and are eliminated together, in a
-valid order, by :mod:`ppgraph.codegen.marginal` at run time.
+valid order, by :mod:`ppgraph.enumeration` at run time (the generated code
+calls it; :mod:`ppgraph.codegen.marginal` writes that code).
 
 What is exact, and what is refused (a :class:`~ppgraph.ModelError` naming the
 node and the reason):
@@ -51,7 +52,7 @@ from typing import Any
 
 import networkx as nx
 
-from ..codegen import marginal as runtime
+from .. import enumeration as runtime
 from ..errors import ModelError
 from ..ir import Deterministic, Factor, Graph, Marginalized, Node, RandomVariable, validate
 from ..ir.expr import ident, parse_expr, split_call

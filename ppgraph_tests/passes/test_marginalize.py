@@ -15,12 +15,12 @@ from jax.scipy.special import logsumexp
 
 import ppgraph as pg
 from ppgraph import ModelError, dist
-from ppgraph.codegen import marginal
+from ppgraph import enumeration
 from ppgraph.ir import Deterministic, Graph, RandomVariable
 from ppgraph.passes import marginalize, observe
 from ppgraph_tests.passes.graphcheck import assert_graphs_equal, assert_unchanged, snapshot
 
-SETTINGS = settings(derandomize=True, max_examples=20, deadline=None, database=None)
+SETTINGS = settings(derandomize=True, max_examples=15, deadline=None, database=None)
 
 
 # -- random models: 1-3 discrete latents, a continuous parent, an observed child ------------------------
@@ -257,7 +257,7 @@ def test_draw_of_a_chain_is_its_exact_posterior():
         x = site("x", dist.DiscreteMarkovChain(init, trans, 3))
         return {"y": dist.Normal(mu[x], 1.0).log_prob(y)}
 
-    draws = jax.jit(jax.vmap(lambda k: marginal.draw(block, k)["x"]))(jax.random.split(jax.random.key(1), 20000))
+    draws = jax.jit(jax.vmap(lambda k: enumeration.draw(block, k)["x"]))(jax.random.split(jax.random.key(1), 20000))
     exact = {}
     for xs in itertools.product(range(2), repeat=3):
         xs_ = jnp.array(xs)
@@ -268,7 +268,7 @@ def test_draw_of_a_chain_is_its_exact_posterior():
     emp = _empirical(draws)
     tv = 0.5 * sum(abs(exact[k] - emp.get(k, 0.0)) for k in exact)
     assert tv < 0.02
-    assert float(marginal.sum_out(block)) == pytest.approx(float(norm), rel=1e-5)
+    assert float(enumeration.sum_out(block)) == pytest.approx(float(norm), rel=1e-5)
 
 
 def test_draw_of_a_nested_group_is_its_exact_posterior():
@@ -282,7 +282,7 @@ def test_draw_of_a_nested_group_is_its_exact_posterior():
         b = site("b", dist.Categorical(pb[a + 0 * jnp.arange(2)]))
         return {"y": dist.Normal(b - 1.0 + a, 0.8).log_prob(y)}
 
-    draws = jax.jit(jax.vmap(lambda k: (lambda d: jnp.concatenate([d["a"][None], d["b"]]))(marginal.draw(block, k))))(
+    draws = jax.jit(jax.vmap(lambda k: (lambda d: jnp.concatenate([d["a"][None], d["b"]]))(enumeration.draw(block, k))))(
         jax.random.split(jax.random.key(2), 20000))
     exact = {}
     for a, b0, b1 in itertools.product(range(2), range(3), range(3)):
@@ -293,7 +293,7 @@ def test_draw_of_a_nested_group_is_its_exact_posterior():
     exact = {k: np.exp(v - norm) for k, v in exact.items()}
     emp = _empirical(draws)
     assert 0.5 * sum(abs(exact[k] - emp.get(k, 0.0)) for k in exact) < 0.03
-    assert float(marginal.sum_out(block)) == pytest.approx(float(norm), rel=1e-5)
+    assert float(enumeration.sum_out(block)) == pytest.approx(float(norm), rel=1e-5)
 
 
 # -- refusals --------------------------------------------------------------------------------------------
@@ -342,7 +342,7 @@ def test_non_elementwise_dependence_is_refused():
 
 
 def test_too_large_enumeration_says_the_size(monkeypatch):
-    monkeypatch.setattr(marginal, "MAX_ENUMERATION_BYTES", 1000)
+    monkeypatch.setattr(enumeration, "MAX_ENUMERATION_BYTES", 1000)
 
     @pg.model
     def m(n):
@@ -367,3 +367,14 @@ def test_names_selects_and_checks():
     assert marginalize(graph, names=["z"]).obj("z").kind == "marginalized"
     with pytest.raises(ModelError, match="'mu' is a continuous random variable"):
         marginalize(graph, names=["mu"])
+
+
+def test_drawing_shows_the_summed_out_group_and_the_diff_the_rewrite():
+    from ppgraph.viz.dot import diff_dot
+
+    graph = observe(change_point_model(), counts=jnp.zeros(5, jnp.int32))
+    marginal_graph = marginalize(graph)
+    dot = pg.to_dot(marginal_graph, show_shapes=False)
+    assert 'class="marginalized"' in dot and "Σ switch ~ DiscreteUniform" in dot and "with rate, counts" in dot
+    diff = diff_dot(graph, marginal_graph, show_shapes=False)
+    assert '"rate"' in diff and "removed" in diff and "was: random" in diff
