@@ -1,8 +1,8 @@
 """The inference-gym ports against hand-written oracles and the gym's Stan ground truths.
 
 ``inference-gym`` is in the ``test`` extra, so these run in a fresh clone.  If it
-is missing the module is skipped (one reason), or fails under
-``PPGRAPH_REQUIRE_EXTRAS=1``.
+is missing the module is skipped (one reason); under ``PPGRAPH_REQUIRE_EXTRAS=1``
+each test fails instead.
 
 Fast tests: reading the ground truths and datasets imports no TensorFlow; at
 points near the ground-truth means every port's log density equals a scipy oracle
@@ -38,12 +38,12 @@ from ppgraph.inference import NUTS
 from ppgraph.passes import reparameterize
 from ppgraph_tests import density_checks
 
-if importlib.util.find_spec("inference_gym") is None:  # pragma: no cover - the test extra installs it
-    if os.environ.get("PPGRAPH_REQUIRE_EXTRAS") == "1":
-        pytest.fail("inference-gym is required (PPGRAPH_REQUIRE_EXTRAS=1) but not installed", pytrace=False)
-    pytest.skip("inference-gym is not installed (pip install -e '.[test]')", allow_module_level=True)
+from ppgraph_tests.inference_gym_models import GYM_PORTS, GroundTruth, ar1_path
 
-from ppgraph_tests.inference_gym_models import GYM_PORTS, GroundTruth, ar1_path  # noqa: E402
+# The test extra installs inference-gym.  Without it: skip the module, except under
+# PPGRAPH_REQUIRE_EXTRAS=1, where each test fails ("inference-gym is not installed").
+if importlib.util.find_spec("inference_gym") is None and os.environ.get("PPGRAPH_REQUIRE_EXTRAS") != "1":
+    pytest.skip("inference-gym is not installed (pip install -e '.[test]')", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,7 +3,7 @@
 The data live outside the repository (``../shared/posteriordb`` or
 ``$PPGRAPH_POSTERIORDB``): when the folder is missing this whole module is
 skipped with one reason (where the folder was expected, how to point at it), and
-fails under ``PPGRAPH_REQUIRE_EXTRAS=1`` (CI).  The helpers that need no data are
+each of its tests fails under ``PPGRAPH_REQUIRE_EXTRAS=1`` (CI).  The helpers that need no data are
 tested in ``test_posteriordb_models.py``.
 
 Fast tests: at points near the reference posterior, every port's log density
@@ -37,7 +37,13 @@ from ppgraph.passes import to_unconstrained
 from ppgraph_tests import density_checks
 from ppgraph_tests.posteriordb_models import PORTS, lag_matrix, posteriordb_dir_or_skip, stan_index
 
-POSTERIORDB = posteriordb_dir_or_skip()  # skips (or fails, PPGRAPH_REQUIRE_EXTRAS=1) the module without data
+posteriordb_dir_or_skip(module=True)  # no data: skip the module (PPGRAPH_REQUIRE_EXTRAS=1: every test fails)
+
+
+@pytest.fixture(autouse=True)
+def posteriordb():
+    """The data folder (every test here needs it): fails the test under PPGRAPH_REQUIRE_EXTRAS=1 without it."""
+    return posteriordb_dir_or_skip()
 
 
 # -- NumPyro oracles, written from the Stan programs (loops kept where Stan has them) ---------------
@@ -208,9 +214,9 @@ def density_failures(model, oracle, data: dict, reference: dict, tolerance, offs
 
 
 # -- fast: the data folder -------------------------------------------------------------------------------
-def test_data_folder_found():
+def test_data_folder_found(posteriordb):
     for port in PORTS.values():
-        assert (POSTERIORDB / port.folder / "reference.json").is_file()
+        assert (posteriordb / port.folder / "reference.json").is_file()
 
 
 # -- fast: log densities against the oracles, near the reference posterior --------------------------------

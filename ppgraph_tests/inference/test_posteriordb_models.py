@@ -46,6 +46,7 @@ def test_missing_data_folder_skips_or_fails_by_environment(monkeypatch, tmp_path
     monkeypatch.setenv(REQUIRE_EXTRAS_VAR, "1")
     with pytest.raises(pytest.fail.Exception, match=f"not found.*{REQUIRE_EXTRAS_VAR}=1"):
         posteriordb_dir_or_skip()
+    assert posteriordb_dir_or_skip(module=True) is None  # at module level: collection goes on, tests fail
     monkeypatch.setenv(ENV_VAR, str(tmp_path))  # an existing folder is used as given
     assert posteriordb_dir_or_skip() == tmp_path
 
