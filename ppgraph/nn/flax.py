@@ -116,6 +116,15 @@ class NnxTemplate(Template):
     def read(self, module: Any) -> dict[str, Any]:
         return read_params(module)
 
+    def current(self) -> bool:
+        values = read_params(self.module)
+        if tuple(values) != self.paths or any(
+                jax.numpy.shape(values[p]) != jax.numpy.shape(self.initial[p]) for p in self.paths):
+            return False
+        self.initial = values
+        self.rest = nnx.split(self.module, nnx.Param, ...)[2]
+        return True
+
 
 class NnxLayer(LiftedLayer):
     """A ``flax.nnx`` module with priors on its parameters (made by :func:`lift`)."""

@@ -38,7 +38,7 @@ import jax.numpy as jnp
 from ..dist import is_distribution
 from ..errors import ModelError, ShapeError
 from ..model import weights_of
-from .base import TRAINABLE, Layer, Path, check_prior, float_dtype, path_str
+from .base import TRAINABLE, Layer, Path, check_prior, float_dtype
 
 __all__ = ["Template", "LiftedLayer", "LiftedModule", "assign_priors", "key_str", "sample_namespace", "template_for"]
 
@@ -81,6 +81,11 @@ class Template:
         """An instance of the sample class carrying ``weights`` (traceable)."""
         raise NotImplementedError
 
+    def current(self) -> bool:
+        """Re-read the module's values (mutable modules may have been trained in place since);
+        ``False`` when its parameter structure changed (then a new template is made)."""
+        return True
+
     def read(self, module: Any) -> dict[str, Any]:
         """The flat weights ``{path: array}`` of a module of this structure."""
         raise NotImplementedError
@@ -109,8 +114,8 @@ def template_for(kind: type[Template], module: Any) -> Template:
     key = (kind.__qualname__, id(module))
     with _LOCK:
         hit = _TEMPLATES.get(key)
-        if hit is not None and hit.module is module:
-            return hit
+    if hit is not None and hit.module is module and hit.current():
+        return hit
     made = kind(module)
     with _LOCK:
         _TEMPLATES[key] = made
@@ -417,6 +422,3 @@ class LiftedLayer(Layer):
         return (type(self), id(self.module), tuple(sorted((p, id(v)) for p, v in self.fixed_values.items())))
 
 
-def leaf_path(path: Path) -> str:
-    """A weights path (a 1-tuple of the flat dict's key) as text."""
-    return path_str(path)

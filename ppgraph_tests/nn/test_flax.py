@@ -191,3 +191,21 @@ def test_an_equinox_module_given_to_the_flax_adapter_points_to_the_equinox_one()
     eqx = pytest.importorskip("equinox") if os.environ.get("PPGRAPH_REQUIRE_EXTRAS") != "1" else __import__("equinox")
     with pytest.raises(ModelError, match=r"Hint: this is an equinox module: use ppgraph.nn.equinox.lift"):
         lift(eqx.nn.Linear(2, 2, key=jax.random.key(0)), dist.Normal(0.0, 1.0))
+
+
+def test_a_module_trained_in_place_after_lifting_is_read_again():
+    module = nnx.clone(BODY)
+    before = lift(module, dist.Normal(0.0, 1.0)).init(jax.random.key(0))
+    trained = _random_module(7)
+    nnx.update(module, nnx.state(trained, nnx.Param))  # e.g. an optimiser step on the user's module
+    after = lift(module, dist.Normal(0.0, 1.0)).init(jax.random.key(0))
+    np.testing.assert_allclose(after["head/kernel"], trained.head.kernel.get_value())
+    assert not np.allclose(before["head/kernel"], after["head/kernel"])
+
+
+def test_do_and_observe_take_a_plain_module():
+    other = _random_module(8)
+    draw = pg.sample_forward(pg.Model(pg.passes.do(classifier, net=other)), jax.random.key(0), X)
+    np.testing.assert_allclose(draw["logits"], other(X), rtol=1e-5, atol=1e-6)
+    observed = pg.Model(pg.passes.observe(classifier, net=other))
+    np.testing.assert_allclose(pg.logpdf(observed)(X, y=Y), pg.logpdf(classifier)(X, net=other, y=Y), rtol=1e-6)
