@@ -78,10 +78,13 @@ def _make_class(template: "EquinoxTemplate") -> type:
     with its parameters as the only leaves (the rest is the template's), so
     samples cross ``jax.jit`` / ``jax.vmap`` boundaries like arrays.
     """
+    import sys
     from unittest import mock
 
-    import equinox._module._module as eqx_module
-
+    eqx_module = sys.modules[type(eqx.Module).__module__]  # where equinox's metaclass registers classes
+    if not hasattr(eqx_module, "jtu"):  # pragma: no cover - another equinox layout
+        raise ModelError(f"ppgraph.nn.equinox does not support equinox {getattr(eqx, '__version__', '?')}",
+                         hint="install equinox>=0.11 as tested (pip install 'ppgraph[equinox]')")
     quiet = types.SimpleNamespace(**{k: getattr(jax.tree_util, k) for k in dir(jax.tree_util) if not k.startswith("__")})
     quiet.register_pytree_with_keys = lambda *args, **kwargs: None
     with mock.patch.object(eqx_module, "jtu", quiet):
