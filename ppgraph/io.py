@@ -263,6 +263,14 @@ def to_json(model: Any) -> dict[str, Any]:
     plain = nx.DiGraph()
     for name in graph.order():
         node = graph.nodes[name]["node"]
+        if node.kind not in NODE_KINDS:
+            raise ModelError(
+                f"cannot save a {type(node).__name__} node: it is not one of the saved node kinds "
+                f"({', '.join(sorted(NODE_KINDS))})",
+                node=name, model=graph.name, location=node.location,
+                hint="save the model before the pass that made this node (e.g. marginalize), and run the pass "
+                "again after loading",
+            )
         plain.add_node(
             name,
             kind=node.kind,

@@ -378,3 +378,9 @@ def test_drawing_shows_the_summed_out_group_and_the_diff_the_rewrite():
     assert 'class="marginalized"' in dot and "Σ switch ~ DiscreteUniform" in dot and "with rate, counts" in dot
     diff = diff_dot(graph, marginal_graph, show_shapes=False)
     assert '"rate"' in diff and "removed" in diff and "was: random" in diff
+
+
+def test_saving_a_marginalised_graph_says_to_save_before_the_pass(tmp_path):
+    graph = marginalize(observe(change_point_model(), counts=jnp.zeros(5, jnp.int32)))
+    with pytest.raises(ModelError, match=r"cannot save a Marginalized node.*save the model before the pass"):
+        pg.save(graph, tmp_path / "m.json")
