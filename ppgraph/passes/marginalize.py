@@ -163,6 +163,10 @@ class _Elementwise:
             return tree.id in self.dependent
         if isinstance(tree, ast.Constant):
             return False
+        if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.MatMult):
+            if self.dep(tree.left) | self.dep(tree.right):
+                return self.fail(tree, "a matrix product (not elementwise) uses a discrete-dependent value in")
+            return False
         if isinstance(tree, (ast.BinOp, ast.UnaryOp, ast.Compare, ast.BoolOp, ast.IfExp)):
             return any([self.dep(child) for child in ast.iter_child_nodes(tree) if isinstance(child, ast.expr)])
         if isinstance(tree, ast.Subscript):

@@ -340,6 +340,15 @@ def test_non_elementwise_dependence_is_refused():
     with pytest.raises(ModelError, match=r"indexes into a discrete-dependent value"):
         marginalize(observe(shifted, y=1.0))
 
+    @pg.model
+    def regression(x):
+        z <~ dist.Bernoulli(0.5).expand([2])
+        y <~ dist.Normal(x @ (z * 1.0), 1.0)
+        return y
+
+    with pytest.raises(ModelError, match=r"matrix product"):
+        marginalize(observe(regression, y=jnp.zeros(3)))
+
 
 def test_too_large_enumeration_says_the_size(monkeypatch):
     monkeypatch.setattr(enumeration, "MAX_ENUMERATION_BYTES", 1000)
