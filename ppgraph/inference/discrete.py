@@ -40,11 +40,14 @@ import jax.numpy as jnp
 
 from ..codegen import call_mapped, generate
 from ..compile import latent_names, value_inputs
-from ..ir import Marginalized
+from ..enumeration import support_values
+from ..errors import ModelError, SupportError
+from ..ir import Deterministic, Marginalized, RandomVariable
 from ..ir.expr import ident
 from ..model import Model, as_model, weights_of
+from ..passes import rebuild
 from ..passes.marginalize import discrete_latents, marginalize
-from .problem import Problem
+from .problem import Problem, _check_observed
 
 __all__ = ["Recovery", "plan", "recover"]
 
@@ -69,6 +72,7 @@ class Recovery:
     def attach(self, problem: Problem) -> None:
         """Restrict ``problem``'s outputs to what the continuous draws determine (the rest is recovered)."""
         absorbed = {n for node in problem.graph.objs(Marginalized) for n in node.absorbed()}
+        check_observed(problem, absorbed)
         self.all_names = problem.names
         problem.names = tuple(n for n in problem.names if n not in absorbed)
         problem.constrain_at = functools.partial(problem._core.constrain_at, names=problem.names)
@@ -76,6 +80,54 @@ class Recovery:
     def recover(self, problem: Problem, samples: dict[str, Any], rng_key: Any, batch_size: int = 256) -> dict[str, Any]:
         """``samples`` plus exact conditional draws of the discrete latents and the nodes depending on them."""
         return recover(problem, samples, rng_key, names=self.all_names or problem.names, batch_size=batch_size)
+
+
+_FIRST, _ZEROS, _CHECK = "_ppgraph_first_value", "_ppgraph_zeros", "_ppgraph_check_observed"
+
+
+def check_observed(problem: Problem, absorbed: set[str]) -> None:
+    """The observed-data checks of ``pg.sample`` for observed nodes inside summed-out blocks.
+
+    The problem's own probe no longer sees them; here the model runs once with every
+    discrete latent at its first value and the continuous ones at zero.
+
+    Raises
+    ------
+    SupportError
+        An observed value of a wrong dtype or outside its distribution's support.
+    """
+    graph = problem.conditioned
+    if not any(isinstance(graph.nodes[n]["node"], RandomVariable) and graph.nodes[n]["node"].observed is not None
+               for n in absorbed if n in graph.nodes):
+        return
+    discrete = set(discrete_latents(graph))
+
+    def first(d: Any) -> Any:
+        values, chain = support_values("", d)
+        return jnp.broadcast_to(values[0], d.shape())
+
+    def check(d: Any, value: Any, name: str) -> Any:
+        _check_observed(graph, name, d, value, True)
+        return value
+
+    replacements = {}
+    for name in graph.nodes:
+        node = graph.nodes[name]["node"]
+        if not isinstance(node, RandomVariable):
+            continue
+        if node.observed is not None:
+            expr = f"{_CHECK}({node.dist}, {node.observed}, {name!r})" if name in absorbed else node.observed
+        else:
+            expr = f"{_FIRST if name in discrete else _ZEROS}({node.dist})"
+        replacements[name] = [Deterministic(name, expr=expr, location=node.location, info=node.info)]
+    env = {_FIRST: first, _ZEROS: lambda d: jnp.zeros(d.shape()), _CHECK: check}
+    fn = generate(rebuild(graph, replacements, env=env), "sample", label="check_observed", takes_key=False)
+    try:
+        call_mapped(fn, **{ident(k): v for k, v in problem.args.items()})
+    except SupportError:
+        raise
+    except ModelError:  # a problem the sampler's own checks report better (e.g. non-finite density)
+        pass
 
 
 def plan(model: Model | Any, args: tuple, kwargs: dict[str, Any]) -> Recovery | None:

@@ -118,3 +118,15 @@ def test_hmm_states_agree_with_the_simulated_ones():
     post = pg.sample(hmm, 4, 80, y=sim["y"][0], num_warmup=200, num_samples=200, num_chains=2, progress=False)
     states = np.asarray(post.samples["states"]).reshape(-1, 80)
     assert np.mean(states.mean(axis=0).round() == np.asarray(sim["states"][0])) > 0.9
+
+
+def test_observed_values_inside_a_summed_out_block_are_checked():
+    from ppgraph import SupportError
+
+    t = jnp.arange(4)
+    with pytest.raises(SupportError, match=r"'counts'.*outside the support of Poisson"):
+        pg.sample(change_point, 0, t, 4, counts=jnp.array([1, -1, 2, 0]), num_warmup=5, num_samples=5,
+                  num_chains=1, progress=False)
+    with pytest.raises(SupportError, match=r"'counts'.*non-integer values"):
+        pg.sample(change_point, 0, t, 4, counts=jnp.array([1.0, 0.5, 2.0, 0.0]), num_warmup=5, num_samples=5,
+                  num_chains=1, progress=False)
