@@ -77,6 +77,15 @@ class Recovery:
         problem.names = tuple(n for n in problem.names if n not in absorbed)
         problem.constrain_at = functools.partial(problem._core.constrain_at, names=problem.names)
 
+    def exact_posterior(self, problem: Problem, rng_key: Any, num_chains: int, num_samples: int) -> Any:
+        """The posterior when no continuous latent is left: independent exact draws (no sampler)."""
+        from .posterior import Posterior
+
+        samples = recover(problem, {}, rng_key, names=self.all_names or problem.names,
+                          shape=(num_chains, num_samples))
+        return Posterior(samples, {}, model=problem.model, args=problem.args, observed=problem.observed,
+                         kernel="exact", info={"exact": True})
+
     def recover(self, problem: Problem, samples: dict[str, Any], rng_key: Any, batch_size: int = 256) -> dict[str, Any]:
         """``samples`` plus exact conditional draws of the discrete latents and the nodes depending on them."""
         return recover(problem, samples, rng_key, names=self.all_names or problem.names, batch_size=batch_size)
@@ -139,7 +148,7 @@ def plan(model: Model | Any, args: tuple, kwargs: dict[str, Any]) -> Recovery | 
 
 
 def recover(problem: Problem, samples: dict[str, Any], rng_key: Any, *, names: tuple[str, ...] | None = None,
-            batch_size: int = 256) -> dict[str, Any]:
+            batch_size: int = 256, shape: tuple[int, int] | None = None) -> dict[str, Any]:
     """Exact conditional draws of the summed-out variables, one per draw of the continuous ones.
 
     Parameters
@@ -154,6 +163,8 @@ def recover(problem: Problem, samples: dict[str, Any], rng_key: Any, *, names: t
         The names to return, in order (default: every latent and deterministic node).
     batch_size
         Draws recovered at once (bounds memory).
+    shape
+        ``(chains, draws)`` when ``samples`` holds no continuous draws (then the draws are independent).
 
     Returns
     -------
@@ -168,8 +179,7 @@ def recover(problem: Problem, samples: dict[str, Any], rng_key: Any, *, names: t
     determ = generate(conditioned, "sample", given=latents, label="deterministics", takes_key=False,
                       doc="Compute the deterministic nodes of {model} from the values of its random variables.")
     argkw = {ident(k): v for k, v in problem.args.items()}
-    first = samples[continuous[0]] if continuous else next(iter(samples.values()))
-    chains, draws = first.shape[:2]
+    chains, draws = shape if shape is not None else jnp.shape(samples[continuous[0]])[:2]
     flat = {k: jnp.reshape(samples[k], (chains * draws, *jnp.shape(samples[k])[2:])) for k in continuous}
     keys = jax.random.split(rng_key, chains * draws)
 

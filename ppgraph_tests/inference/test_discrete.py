@@ -130,3 +130,18 @@ def test_observed_values_inside_a_summed_out_block_are_checked():
     with pytest.raises(SupportError, match=r"'counts'.*non-integer values"):
         pg.sample(change_point, 0, t, 4, counts=jnp.array([1.0, 0.5, 2.0, 0.0]), num_warmup=5, num_samples=5,
                   num_chains=1, progress=False)
+
+
+def test_only_discrete_latents_are_drawn_exactly_without_a_sampler():
+    @pg.model
+    def labels(n):
+        z <~ dist.Bernoulli(0.3).expand([n])
+        y <~ dist.Normal(jnp.where(z == 1, 2.0, -2.0), 1.0)
+        return y
+
+    y = jnp.array([2.0, -2.0, 0.1])
+    post = pg.sample(labels, 0, 3, y=y, num_samples=4000, num_chains=2, progress=False)
+    assert post.samples["z"].shape == (2, 4000, 3)
+    one = 0.3 * np.exp(-0.5 * (np.asarray(y) - 2.0) ** 2)
+    zero = 0.7 * np.exp(-0.5 * (np.asarray(y) + 2.0) ** 2)
+    np.testing.assert_allclose(np.asarray(post.samples["z"]).mean(axis=(0, 1)), one / (one + zero), atol=0.02)
