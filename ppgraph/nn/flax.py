@@ -98,9 +98,13 @@ class NnxTemplate(Template):
         self.module_class = type(module)
         self.sample_class = types.new_class(self.module_class.__name__, (self.module_class,), {},
                                             lambda ns: ns.update(sample_namespace(self)))
+        self.user_graphdef = nnx.graphdef(module)  # static attributes too (e.g. train / eval mode)
         copy = nnx.clone(module)
         object.__setattr__(copy, "__class__", self.sample_class)
-        self.graphdef, params, self.rest = nnx.split(copy, nnx.Param, ...)
+        self.graphdef, params, rest = nnx.split(copy, nnx.Param, ...)
+        # other state as a pure dict: merging makes fresh Variables in the current trace, so a module
+        # mutating its state when called (BatchNorm statistics in training mode) mutates its own copy
+        self.rest = _pure(rest)
         pure = _pure(params)
         leaves, self.treedef = jax.tree_util.tree_flatten_with_path(pure)
         self.paths = tuple("/".join(key_str(k) for k in path) for path, _ in leaves)
@@ -117,12 +121,14 @@ class NnxTemplate(Template):
         return read_params(module)
 
     def current(self) -> bool:
+        if nnx.graphdef(self.module) != self.user_graphdef:  # e.g. module.train() / .eval() since
+            return False
         values = read_params(self.module)
         if tuple(values) != self.paths or any(
                 jax.numpy.shape(values[p]) != jax.numpy.shape(self.initial[p]) for p in self.paths):
             return False
         self.initial = values
-        self.rest = nnx.split(self.module, nnx.Param, ...)[2]
+        self.rest = _pure(nnx.split(self.module, nnx.Param, ...)[2])
         return True
 
 

@@ -209,3 +209,27 @@ def test_do_and_observe_take_a_plain_module():
     np.testing.assert_allclose(draw["logits"], other(X), rtol=1e-5, atol=1e-6)
     observed = pg.Model(pg.passes.observe(classifier, net=other))
     np.testing.assert_allclose(pg.logpdf(observed)(X, y=Y), pg.logpdf(classifier)(X, net=other, y=Y), rtol=1e-6)
+
+
+class Normed(nnx.Module):
+    def __init__(self, rngs):
+        self.linear = nnx.Linear(3, 4, rngs=rngs)
+        self.bn = nnx.BatchNorm(4, rngs=rngs)
+
+    def __call__(self, x):
+        return self.bn(self.linear(x))
+
+
+def test_modules_with_state_follow_train_and_eval_mode():
+    module = Normed(nnx.Rngs(1))
+    module.train()  # BatchNorm normalises with the batch's statistics and updates its own (a copy's, here)
+    net = lift(module, dist.Normal(0.0, 1.0)).sample(jax.random.key(0), X.shape)
+    out = np.asarray(jax.jit(lambda n, x: n(x))(net, X))
+    np.testing.assert_allclose(np.mean(out, axis=0), net.bn.bias.get_value(), atol=1e-4)  # batch statistics
+    stats_before = np.asarray(module.bn.mean.get_value())
+    module.eval()
+    net = lift(module, dist.Normal(0.0, 1.0)).network(weights_of(net))
+    reference = nnx.clone(module)
+    nnx.update(reference, nnx.state(net, nnx.Param))
+    np.testing.assert_allclose(net(X), reference(jnp.asarray(X)), rtol=1e-5, atol=1e-6)  # running statistics
+    np.testing.assert_allclose(module.bn.mean.get_value(), stats_before)  # the user's module is untouched
