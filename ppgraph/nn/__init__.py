@@ -5,8 +5,11 @@ adds one ``Layer`` node; its value is a :class:`Network` (weights pytree plus
 the layer's function).  See :mod:`ppgraph.nn.base` for the layer protocol, the
 weights layout and the prior broadcasting rules, and ``docs/nn.md``.
 
-The trax adapter lives in :mod:`ppgraph.nn.trax` (imported only on request,
-since it starts TensorFlow).
+The adapters that lift other frameworks' modules into Bayesian layers are
+imported only on request: :mod:`ppgraph.nn.flax` (``flax.nnx`` modules),
+:mod:`ppgraph.nn.equinox` (equinox modules) and :mod:`ppgraph.nn.trax` (it
+starts TensorFlow); :mod:`ppgraph.nn.lifted` holds what they share (parameter
+paths, priors by pattern, partial stochasticity).
 """
 
 import sys
