@@ -9,7 +9,7 @@ Model language    :func:`model`, :func:`factor`, :class:`GraphBuilder`, :class:`
 Distributions     :mod:`ppgraph.dist`; neural-network layers: :mod:`ppgraph.nn`
 IR                :class:`Graph` and node kinds in :mod:`ppgraph.ir`
 Passes            :mod:`ppgraph.passes`
-Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`
+Compiled targets  :func:`source`, :func:`logpdf`, :func:`sample_forward`; :func:`clear_cache` (compiled programs are cached per data shapes)
 Inference         :func:`sample` (NUTS/HMC, any :class:`Evaluator`), :func:`sample_predictive`, :class:`Posterior`, :func:`fit`
                   :func:`laplace`; SGLD / SGHMC as ``pg.sample(..., kernel="sgld" | "sghmc")``
 Metrics           :mod:`ppgraph.metrics` (accuracy, NLL, Brier, ECE, reliability diagram)
@@ -20,20 +20,14 @@ Errors            :class:`ModelError`
 
 from . import dist, ir
 from .compile import logpdf, sample_forward, source
-from .inference.fit import fit
-from .inference import Evaluator, Posterior, sample, sample_predictive
-from .inference.laplace import laplace
-from . import metrics
+from .cache import clear_cache
 from .errors import ModelError, SaveFileError, ShapeError, SupportError
 from .frontend import GraphBuilder, factor, model
 from .ir import Graph
 from .model import Model
-from .viz.describe import describe
-from .viz.dot import to_dot
-from .viz.draw import draw, draw_diff
-from .io import load, save
-from . import nn  # noqa: E402  (Bayesian layers; registers the Layer codegen rules)
+from . import viz  # noqa: F401  (registers how models display: print(model), notebooks)
 
+from ._lazy import attach
 from ._version import __version__
 
 __all__ = [
@@ -59,6 +53,7 @@ __all__ = [
     "metrics",
     "sample",
     "sample_predictive",
+    "clear_cache",
     "Posterior",
     "Evaluator",
     "ModelError",
@@ -67,3 +62,21 @@ __all__ = [
     "SaveFileError",
     "__version__",
 ]
+
+
+# Imported on first use (PEP 562): inference loads BlackJAX, Optax and pandas, drawing
+# Graphviz and matplotlib, so ``import ppgraph`` stays light.
+__getattr__, __dir__ = attach(__name__, {
+    "fit": "ppgraph.inference.fit",
+    "laplace": "ppgraph.inference.laplace",
+    "sample": "ppgraph.inference.sample",
+    "sample_predictive": "ppgraph.inference.predictive",
+    "Posterior": "ppgraph.inference.posterior",
+    "Evaluator": "ppgraph.inference.evaluator",
+    "describe": "ppgraph.viz.describe",
+    "to_dot": "ppgraph.viz.dot",
+    "draw": "ppgraph.viz.draw",
+    "draw_diff": "ppgraph.viz.draw",
+    "save": "ppgraph.io",
+    "load": "ppgraph.io",
+}, submodules=("inference", "metrics", "nn"))

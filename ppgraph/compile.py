@@ -3,7 +3,8 @@
 These choose the codegen target (and, for ``logpdf_unconstrained``, the pass),
 cache the generated function on the model, check the inputs a user passes and
 run the result under ``jax.jit`` (Python ``int``/``bool``/``str`` arguments are
-static, so they can be used as sizes).
+static, so they can be used as sizes).  Arrays are inputs of the compiled
+function, which is cached per shapes (``pg.clear_cache()`` empties the cache).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .cache import ProgramCache
 from .codegen import Compiled, call_mapped, generate
 from .datachecks import check_data
 from .errors import ModelError
@@ -166,14 +168,21 @@ def _as_array(value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=512)
+_JITTED = ProgramCache("compiled_targets", maxsize=512)
+
+
 def _jitted(fn: Any, static: tuple, mode: str) -> Any:
-    bound = functools.partial(fn, **dict(static))
-    if mode == "plain":
-        return jax.jit(lambda dynamic: bound(**dynamic))
-    if mode == "key":
-        return jax.jit(lambda key, dynamic: bound(key, **dynamic))
-    return jax.jit(jax.vmap(lambda key, dynamic: bound(key, **dynamic), in_axes=(0, None)))
+    """The compiled ``fn`` (data are its inputs: one compile per shapes, see :mod:`ppgraph.cache`)."""
+
+    def build() -> Any:
+        bound = functools.partial(fn, **dict(static))
+        if mode == "plain":
+            return jax.jit(lambda dynamic: bound(**dynamic))
+        if mode == "key":
+            return jax.jit(lambda key, dynamic: bound(key, **dynamic))
+        return jax.jit(jax.vmap(lambda key, dynamic: bound(key, **dynamic), in_axes=(0, None)))
+
+    return _JITTED.get((fn, static, mode), build)
 
 
 def jit_call(fn: Compiled, inputs: dict[str, Any], *, keys: Any = None, key: Any = None) -> Any:

@@ -28,12 +28,14 @@ from typing import Any
 import blackjax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ModelError
+from .chains import ChainProgram, chain_devices, gather
 from .evaluator import Draws
 from .problem import Problem
 from .progress import ProgressBar
@@ -72,54 +74,92 @@ class _BlackJAXHMC:
         num_warmup: int,
         num_samples: int,
         progress: bool,
+        devices: Any = None,
     ) -> Draws:
-        """Warm up and sample every chain (see :class:`~ppgraph.inference.evaluator.Evaluator`)."""
+        """Warm up and sample every chain (see :class:`~ppgraph.inference.evaluator.Evaluator`).
+
+        ``devices``: where the chains run (``None``: all devices, see
+        :func:`chain_devices`); chains are split over them along a 1-D mesh
+        (``jax.shard_map``) and vectorised with ``jax.vmap`` on each.
+        """
         if not 0.0 < self.target_accept < 1.0:
             raise ModelError(f"target_accept must lie in (0, 1), got {self.target_accept}")
+        self._algorithm()  # validates the settings before anything is compiled
+        num_chains = jax.tree.leaves(initial_position)[0].shape[0]
+        used = chain_devices(devices, num_chains)
+        key = ("blackjax-hmc", self, num_warmup, num_samples, num_chains, tuple(d.id for d in used))
+        program = problem.cached(key, lambda: self._program(problem, num_warmup, num_samples, num_chains, used))
+        keys = jax.random.split(rng_key, num_chains)
+        bar = ProgressBar(program.total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
+        keys, position = program.place_chains((keys, initial_position))
+        data = program.place_data(problem.data)
+        with bar:
+            carry = program.start(keys, position, data)
+            for first in range(0, program.total, program.chunk):
+                carry = program.advance(carry, keys, data, program.place_data(np.int32(first)))
+                if progress:  # wait for a chunk only to show it: the compiled loop never calls the host
+                    jax.block_until_ready(carry)
+                bar.update(min(program.chunk, program.total - first))
+            _, adapt, (samples, stats) = gather(jax.block_until_ready(carry))
+        return Draws(samples=samples, stats=stats, info={
+            "adaptation": {"step_size": adapt[2], "inverse_mass_matrix": adapt[3]},
+            "kernel": self,
+            "devices": list(used),
+        })
+
+    def _program(self, problem: Problem, num_warmup: int, num_samples: int, num_chains: int,
+                 devices: list[Any]) -> ChainProgram:
+        """The compiled start and chunk functions (data, keys and positions are their arguments)."""
         algorithm, extra = self._algorithm()
         kernel = algorithm.build_kernel()
-        logdensity = problem.logdensity
-        num_chains = jax.tree.leaves(initial_position)[0].shape[0]
+        logdensity_at, constrain_at = problem.logdensity_at, problem.constrain_at
         total = num_warmup + num_samples
+        chunk = -(-total // _CHUNKS)
         schedule = _schedule(num_warmup, total)
         da_init, da_update, da_final = dual_averaging_adaptation(self.target_accept)
         mm_init, mm_update, mm_final = mass_matrix_adaptation(not self.dense_mass)
-        bar = ProgressBar(total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
+        dtype = jnp.result_type(float)
 
-        def one_chain(key: Any, position: dict[str, Any]) -> tuple[dict, dict, dict]:
-            dtype = jnp.result_type(float)
-            state = algorithm.init(position, logdensity)
+        def record(state: Any, info: Any, step_size: Any, data: Any) -> tuple[dict, dict]:
+            return self._record(lambda p: constrain_at(p, data), state, info, step_size)
+
+        def start(key: Any, position: dict[str, Any], data: dict[str, Any]) -> tuple:
+            state = algorithm.init(position, lambda p: logdensity_at(p, data))
             dim = ravel_pytree(position)[0].size
             step_size = jnp.asarray(self.initial_step_size, dtype)
             adapt = (da_init(step_size), mm_init(dim), step_size, mm_init(dim).inverse_mass_matrix)
-            draw, stats = self._record(problem, state, None, step_size)
+            draw, stats = record(state, None, step_size, data)
             buffers = jax.tree.map(lambda v: jnp.zeros((num_samples, *jnp.shape(v)), jnp.result_type(v)),
                                    (draw, stats))
+            return state, adapt, buffers
 
-            def adapt_step(adapt: tuple, slow: Any, window_end: Any, last: Any, position: Any,
-                           acceptance: Any) -> tuple:
-                ss, mm, step_size, imm = adapt
-                ss = da_update(ss, acceptance)
-                mm = jax.lax.cond(slow, lambda m: mm_update(m, ravel_pytree(position)[0]), lambda m: m, mm)
-                step_size = jnp.exp(ss.log_step_size).astype(dtype)
+        def adapt_step(adapt: tuple, slow: Any, window_end: Any, last: Any, position: Any,
+                       acceptance: Any) -> tuple:
+            ss, mm, step_size, imm = adapt
+            ss = da_update(ss, acceptance)
+            mm = jax.lax.cond(slow, lambda m: mm_update(m, ravel_pytree(position)[0]), lambda m: m, mm)
+            step_size = jnp.exp(ss.log_step_size).astype(dtype)
 
-                def end_window(args: tuple) -> tuple:
-                    ss, mm = args
-                    mm = mm_final(mm)
-                    ss = da_init(jnp.exp(ss.log_step_size_avg).astype(dtype))
-                    return ss, mm, jnp.exp(ss.log_step_size).astype(dtype), mm.inverse_mass_matrix
+            def end_window(args: tuple) -> tuple:
+                ss, mm = args
+                mm = mm_final(mm)
+                ss = da_init(jnp.exp(ss.log_step_size_avg).astype(dtype))
+                return ss, mm, jnp.exp(ss.log_step_size).astype(dtype), mm.inverse_mass_matrix
 
-                ss, mm, step_size, imm = jax.lax.cond(
-                    window_end, end_window, lambda args: (*args, step_size, imm), (ss, mm)
-                )
-                step_size = jnp.where(last, jnp.exp(ss.log_step_size_avg), step_size).astype(dtype)
-                return ss, mm, step_size, imm
+            ss, mm, step_size, imm = jax.lax.cond(
+                window_end, end_window, lambda args: (*args, step_size, imm), (ss, mm)
+            )
+            step_size = jnp.where(last, jnp.exp(ss.log_step_size_avg), step_size).astype(dtype)
+            return ss, mm, step_size, imm
 
-            def step(carry: tuple, xs: tuple) -> tuple[tuple, None]:
-                state, adapt, buffers = carry
-                i, key, (slow, window_end) = xs
+        def advance(carry: tuple, key: Any, data: dict[str, Any], first: Any) -> tuple:
+            logdensity = lambda p: logdensity_at(p, data)  # noqa: E731
+
+            def step(carry: tuple) -> tuple:
+                state, adapt, buffers, i = carry
+                slow, window_end = schedule[i, 0], schedule[i, 1]
                 step_size, imm = adapt[2], adapt[3]
-                state, info = kernel(key, state, logdensity, step_size, imm, **extra)
+                state, info = kernel(jax.random.fold_in(key, i), state, logdensity, step_size, imm, **extra)
                 adapt = jax.lax.cond(
                     i < num_warmup,
                     lambda a: adapt_step(a, slow == 1, window_end == 1, i == num_warmup - 1, state.position,
@@ -127,31 +167,30 @@ class _BlackJAXHMC:
                     lambda a: a,
                     adapt,
                 )
-                record = self._record(problem, state, info, step_size)
+                draw = record(state, info, step_size, data)
                 j = jnp.maximum(i - num_warmup, 0)
                 buffers = jax.tree.map(lambda b, v: jax.lax.dynamic_update_index_in_dim(b, jnp.asarray(v, b.dtype), j, 0),
-                                       buffers, record)  # int64 stats under jax_enable_x64
-                bar.tick()
-                return (state, adapt, buffers), None
+                                       buffers, draw)  # int64 stats under jax_enable_x64
+                return state, adapt, buffers, i
 
-            xs = (jnp.arange(total), jax.random.split(key, total), (schedule[:, 0], schedule[:, 1]))
-            (_, adapt, (samples, stats)), _ = jax.lax.scan(step, (state, adapt, buffers), xs)
-            return samples, stats, {"step_size": adapt[2], "inverse_mass_matrix": adapt[3]}
+            def body(carry: tuple, i: Any) -> tuple[tuple, None]:
+                # the last chunk may run past the end: those steps do nothing (`i` is the same for every chain)
+                out = jax.lax.cond(i < total, step, lambda c: c, (*carry, i))
+                return out[:3], None
 
-        with bar:
-            samples, stats, params = jax.jit(jax.vmap(one_chain))(jax.random.split(rng_key, num_chains),
-                                                                   initial_position)
-            jax.block_until_ready(samples)
-        return Draws(samples=samples, stats=stats, info={"adaptation": params, "kernel": self})
+            carry, _ = jax.lax.scan(body, carry, first + jnp.arange(chunk, dtype=jnp.int32))
+            return carry
 
-    def _record(self, problem: Problem, state: Any, info: Any, step_size: Any) -> tuple[dict, dict]:
+        return ChainProgram.build(start, advance, total=total, chunk=chunk, devices=devices)
+
+    def _record(self, constrain: Any, state: Any, info: Any, step_size: Any) -> tuple[dict, dict]:
         """One kept draw: constrained values and statistics (``info=None``: zeros of the right shapes)."""
         if info is None:
             stats = {k: jnp.zeros((), v) for k, v in self._stat_dtypes().items()}
         else:
             stats = self._stats(info, state)
         stats["step_size"] = jnp.asarray(step_size)
-        return problem.constrain(state.position), stats
+        return constrain(state.position), stats
 
     def _stat_dtypes(self) -> dict[str, Any]:
         f = jnp.result_type(float)
@@ -213,6 +252,9 @@ class HMC(_BlackJAXHMC):
 from .sgmcmc import SGHMC, SGLD  # noqa: E402  (stochastic-gradient kernels: ppgraph/inference/sgmcmc.py)
 
 KERNELS = {"nuts": NUTS, "hmc": HMC, "sgld": SGLD, "sghmc": SGHMC}
+
+
+_CHUNKS = 32  # calls of the compiled loop per run: how often the progress bar moves
 
 
 def _schedule(num_warmup: int, total: int) -> jax.Array:

@@ -3,7 +3,10 @@
 For every posterior draw (chains x draws), every node downstream of the
 posterior's latent variables is drawn or computed given their values: the
 ``sample_predictive`` target with the latents given, vectorised with
-``jax.vmap`` and jit-compiled.  Observed variables are drawn afresh.
+``jax.vmap`` and jit-compiled.  Observed variables are drawn afresh.  The
+draws and array arguments are inputs of the compiled program, which is cached
+(:mod:`ppgraph.cache`): new covariates or another posterior of the same shapes
+reuse it.
 
 Examples
 --------
@@ -29,6 +32,7 @@ import jax
 import networkx as nx
 import numpy as np
 
+from ..cache import ProgramCache
 from ..codegen import call_mapped, generate
 from ..compile import _check_arguments, _is_static
 from ..datachecks import check_data
@@ -52,6 +56,24 @@ def _released(graph: Graph, keep: set[str]) -> Graph:
         if isinstance(node, (RandomVariable, Layer)) and node.observed is not None and n not in keep
     }
     return rebuild(graph, replacements) if replacements else graph
+
+
+_PROGRAMS = ProgramCache("sample_predictive", maxsize=32)
+
+
+def _program(graph: Graph, latents: list[str], fixed: dict[str, Any], static: dict[str, Any]) -> tuple:
+    """The generated function and its compiled vmapped runner (data and draws are its inputs)."""
+    released = _released(graph, set(fixed))
+    given = tuple(sorted(set(latents) | set(fixed)))
+    fn = generate(released, "sample", given=given, label="sample_predictive",
+                  doc="Draw every node of {model} that is not given, from its values given the inputs.")
+    downstream = set().union(*(nx.descendants(released, n) for n in latents)) - set(given)
+
+    def one(key: Any, latent: dict[str, Any], dynamic: dict[str, Any]) -> dict[str, Any]:
+        out = fn.fn(key, **static, **dynamic, **latent)
+        return {n: v for n, v in out.items() if n in downstream}
+
+    return fn, jax.jit(jax.vmap(one, in_axes=(0, 0, None))), graph  # the graph: kept alive with its id
 
 
 def sample_predictive(
@@ -102,12 +124,7 @@ def sample_predictive(
             model=model.name,
             hint=f"the posterior has {sorted(posterior.samples)}; pass the model that was sampled",
         )
-    released = _released(graph, set(fixed))
     given = tuple(sorted(set(latents) | set(fixed)))
-    fn = generate(released, "sample", given=given, label="sample_predictive",
-                  doc="Draw every node of {model} that is not given, from its values given the inputs.")
-    downstream = set().union(*(nx.descendants(released, n) for n in latents)) - set(given)
-
     shape = np.shape(jax.tree.leaves(posterior.samples[latents[0]])[0])[:2]  # a layer's value is a pytree
     num = int(np.prod(shape))
     flat = {ident(n): jax.tree.map(lambda v: v.reshape((num,) + v.shape[2:]), posterior.samples[n]) for n in latents}
@@ -115,11 +132,8 @@ def sample_predictive(
     static = {k: v for k, v in values.items() if _is_static(v)}
     dynamic = {k: v for k, v in values.items() if not _is_static(v)}
 
-    def one(key: Any, latent: dict[str, Any], dynamic: dict[str, Any]) -> dict[str, Any]:
-        out = fn.fn(key, **static, **dynamic, **latent)
-        return {n: v for n, v in out.items() if n in downstream}
-
-    run = jax.jit(jax.vmap(one, in_axes=(0, 0, None)))
+    key = (id(graph), tuple(latents), tuple(sorted(fixed)), tuple(sorted(static.items())))
+    fn, run, _ = _PROGRAMS.get(key, lambda: _program(graph, latents, fixed, static))
     keys = jax.random.split(rng_key, num)
     out = call_mapped(fn._replace(fn=lambda: run(keys, flat, dynamic)))
     return {n: jax.tree.map(lambda v: v.reshape(shape + v.shape[1:]), v) for n, v in out.items()}

@@ -12,6 +12,11 @@ the compiled pieces every evaluator needs:
 ``constrain(position)``
     the model's own latent random variables and deterministic nodes
     (constrained space) computed from a position;
+``logdensity_at(position, data)``, ``constrain_at(position, data)``
+    the same functions of the data too: ``problem.data`` holds the array
+    arguments and observed values (a dict of arrays), which compiled samplers
+    take as *inputs* instead of constants, so that one compiled program serves
+    every data set of the same shapes (see :mod:`ppgraph.cache`);
 ``initial_positions(rng_key, num_chains)``
     starting points uniform in (-2, 2) (NumPyro's ``init_to_uniform``), redrawn
     where the log density or its gradient is not finite; when no start works
@@ -31,6 +36,11 @@ Examples
 ('tau_unconstrained',)
 >>> float(problem.constrain({"tau_unconstrained": jnp.log(2.0)})["tau"])
 2.0
+>>> sorted(problem.data)
+['y_observed']
+>>> again = prepare(m, (), {"y": 1.5}, passes=["to_unconstrained"])   # same shapes: compiled once
+>>> again.logdensity_at is problem.logdensity_at
+True
 """
 
 from __future__ import annotations
@@ -46,11 +56,12 @@ import networkx as nx
 import numpy as np
 
 from .. import dist as pg_dist
+from ..cache import ProgramCache, is_data, spec
 from ..codegen import call_mapped, generate, node_error
 from ..compile import _check_arguments, latent_names, value_inputs
 from ..datachecks import check_data
 from ..errors import ModelError, SupportError
-from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
+from ..ir import Argument, Deterministic, Factor, Graph, Layer, Marginalized, Parameter, RandomVariable
 from ..ir.expr import ident
 from ..model import Model, as_model, weights_of
 from ..passes import compose, observe
@@ -145,7 +156,111 @@ def prepare(
             hint="use pg.logpdf to evaluate the density of fully observed data",
         )
     graph = compose(*passes)(conditioned) if passes else conditioned
-    return Problem(model, conditioned, graph, bound, observed)
+    key = _cache_key(model, passes, bound, observed)
+    keep = (model.graph, passes, [v for v in (*bound.values(), *observed.values()) if spec(v)[0] == "object"])
+    core = _CORES.get(key, lambda: _Core(graph, bound, keep=keep))
+    return Problem(model, conditioned, graph, bound, observed, core=core)
+
+
+_CORES = ProgramCache("problems", maxsize=32)
+
+
+def _cache_key(model: Model, passes: Sequence[Any], args: dict[str, Any], observed: dict[str, Any]) -> tuple:
+    """What a compiled problem depends on: the graph, the passes, data shapes and dtypes, static values."""
+    return (
+        id(model.graph),
+        tuple(p if isinstance(p, str) else id(p) for p in passes),
+        tuple(sorted((k, spec(v)) for k, v in args.items())),
+        tuple(sorted((k, spec(np.asarray(v) if isinstance(v, (int, float)) else v)) for k, v in observed.items())),
+        jax.config.jax_enable_x64,
+    )
+
+
+_TRACER_ERRORS = (
+    jax.errors.ConcretizationTypeError,
+    jax.errors.TracerArrayConversionError,
+    jax.errors.TracerBoolConversionError,
+    jax.errors.TracerIntegerConversionError,
+)
+
+
+def _needs_concrete(err: BaseException | None) -> bool:
+    while err is not None:
+        if isinstance(err, _TRACER_ERRORS):
+            return True
+        err = err.__cause__
+    return False
+
+
+def _lift_data(graph: Graph, args: dict[str, Any]) -> tuple[Graph, tuple[str, ...], dict[str, Any]]:
+    """``graph`` with its observed-value constants made arguments; the data names and static arguments.
+
+    Observed values (``y_observed`` in the environment) become :class:`Argument`
+    nodes, so the generated functions take them as inputs; array arguments are
+    data as well; other arguments (Python ints used as sizes, objects) stay static.
+    """
+    consts = {
+        node.observed
+        for node in graph.objs()
+        if isinstance(node, (RandomVariable, Layer)) and node.observed is not None and node.observed in graph.env
+    }
+    consts |= {  # observed values inside blocks summed out by ppgraph.passes.marginalize
+        inner.observed
+        for node in graph.objs(Marginalized)
+        for inner in node.block
+        if isinstance(inner, RandomVariable) and inner.observed is not None and inner.observed in graph.env
+    }
+    lifted = graph.copy()
+    for name in sorted(consts):
+        del lifted.graph["env"][name]
+        lifted.add_node(name, node=Argument(name))
+    lifted.link()
+    data_names = tuple(sorted(consts)) + tuple(ident(k) for k, v in args.items() if is_data(v))
+    static = {ident(k): v for k, v in args.items() if not is_data(v)}
+    return lifted, data_names, static
+
+
+class _Core:
+    """The compiled pieces of a problem, shared by every call with data of the same shapes.
+
+    Holds the generated functions (of positions *and* data), their ``jax.jit``
+    wrappers and the evaluators' compiled programs (:meth:`Problem.cached`).
+    When the model needs concrete argument values while tracing (e.g.
+    ``int(x.max())``), the arguments are baked in as constants instead
+    (``baked``: this core then serves one call only).
+    """
+
+    def __init__(self, graph: Graph, args: dict[str, Any], *, keep: Any = None, baked: bool = False) -> None:
+        self.keep = keep  # keeps the objects whose identity the cache key records alive
+        self.baked = baked
+        if baked:
+            self.graph, self.data_names, self.static = graph, (), {ident(k): v for k, v in args.items()}
+        else:
+            self.graph, self.data_names, self.static = _lift_data(graph, args)
+        self.latents: tuple[str, ...] = tuple(value_inputs(graph))
+        self._logpdf = generate(self.graph, "logpdf", given=self.latents)
+        self._terms = generate(self.graph, "logpdf", given=self.latents, terms=True, label="logpdf_terms",
+                               doc="Log-density terms of {model}, one per node.")
+        self._determ = generate(self.graph, "sample", given=self.latents, label="deterministics",
+                                takes_key=False,
+                                doc="Compute the deterministic nodes of {model} from the values of its random variables.")
+        self.logdensity_at = jax.jit(self._logdensity_at)
+        self.terms_at = jax.jit(self._terms_at)
+        self.programs: dict[Any, Any] = {}
+        self.checked = False
+
+    def _values(self, position: dict[str, Any]) -> dict[str, Any]:
+        return {ident(k): weights_of(position[k]) for k in self.latents}
+
+    def _logdensity_at(self, position: dict[str, Any], data: dict[str, Any]) -> jax.Array:
+        return call_mapped(self._logpdf, **self.static, **data, **self._values(position))
+
+    def _terms_at(self, position: dict[str, Any], data: dict[str, Any]) -> dict[str, jax.Array]:
+        return call_mapped(self._terms, **self.static, **data, **self._values(position))
+
+    def constrain_at(self, position: dict[str, Any], data: dict[str, Any], names: Sequence[str]) -> dict[str, Any]:
+        computed = call_mapped(self._determ, **self.static, **data, **self._values(position))
+        return {n: computed[n] if n in computed else position[n] for n in names}
 
 
 class Problem:
@@ -163,48 +278,87 @@ class Problem:
         The model's arguments and the observed values (name -> value).
     latents
         The keys of a position: the unobserved random variables of ``graph``.
+    data
+        The inputs of the compiled functions besides a position: array arguments
+        and observed values (identifier -> array or pytree of arrays).
+    logdensity_at, constrain_at, terms_at
+        ``logdensity``, ``constrain`` and ``logdensity_terms`` as functions of
+        ``(position, data)``; they hold no data, so compiled programs that take
+        ``data`` as an argument serve every call with data of the same shapes.
     names
         The keys of ``constrain(position)``: the model's latent random variables
         and deterministic nodes.
     """
 
     def __init__(self, model: Model, conditioned: Graph, graph: Graph, args: dict[str, Any],
-                 observed: dict[str, Any]) -> None:
+                 observed: dict[str, Any], *, core: "_Core | None" = None) -> None:
         self.model = model
         self.conditioned = conditioned
         self.graph = graph
         self.args = args
         self.observed = observed
-        self.latents: tuple[str, ...] = tuple(value_inputs(graph))
         latent = set(latent_names(conditioned))
         self.names: tuple[str, ...] = tuple(
             n for n in conditioned.order()
             if n in latent or isinstance(conditioned.nodes[n]["node"], Deterministic)
         )
         self._argkw = {ident(k): v for k, v in args.items()}
-        self._logpdf = generate(graph, "logpdf", given=self.latents)
-        self._terms = generate(graph, "logpdf", given=self.latents, terms=True, label="logpdf_terms",
-                               doc="Log-density terms of {model}, one per node.")
-        self._determ = generate(graph, "sample", given=self.latents, label="deterministics", takes_key=False,
-                                doc="Compute the deterministic nodes of {model} from the values of its random variables.")
-        self.logdensity = jax.jit(self._logdensity)
-        self.logdensity_terms = jax.jit(self._logdensity_terms)
+        self.latents: tuple[str, ...] = tuple(value_inputs(graph))
         self.shapes = self._probe()
+        self._core = core if core is not None else _Core(graph, args)
+        if not self._core.checked:
+            self._core = self._traceable(self._core)
+        core = self._core
+        self.data: dict[str, Any] = {} if core.baked else self._data()
+        self._logpdf, self._terms, self._determ = core._logpdf, core._terms, core._determ
+        self.logdensity_at = core.logdensity_at
+        self.terms_at = core.terms_at
+        # bound to the compiled core, not to this problem's data (safe to keep in compiled programs)
+        self.constrain_at = functools.partial(core.constrain_at, names=self.names)
+
+    def _data(self) -> dict[str, Any]:
+        env = self.graph.env
+        return {n: env[n] if n in env else self._argkw[n] for n in self._core.data_names}
+
+    def _traceable(self, core: "_Core") -> "_Core":
+        """``core``, or (when tracing needs concrete argument values) a core with them baked in."""
+        zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), self.shapes)
+        data = {n: self.graph.env[n] if n in self.graph.env else self._argkw[n] for n in core.data_names}
+        try:
+            jax.eval_shape(core.logdensity_at, zeros, data)
+            jax.eval_shape(lambda p, d: core.constrain_at(p, d, self.names), zeros, data)
+        except Exception as err:  # noqa: BLE001 - only tracer errors change anything; others surface later
+            if not core.baked and _needs_concrete(err):
+                core = _Core(self.graph, self.args, baked=True)
+        core.checked = True
+        return core
 
     # -- compiled functions ------------------------------------------------------------------
-    def _values(self, position: dict[str, Any]) -> dict[str, Any]:
-        return {ident(k): weights_of(position[k]) for k in self.latents}
+    def logdensity(self, position: dict[str, Any]) -> jax.Array:
+        """The joint log density at ``position`` (this problem's data; jit-, grad- and vmap-friendly)."""
+        return self.logdensity_at(position, self.data)
 
-    def _logdensity(self, position: dict[str, Any]) -> jax.Array:
-        return call_mapped(self._logpdf, **self._argkw, **self._values(position))
-
-    def _logdensity_terms(self, position: dict[str, Any]) -> dict[str, jax.Array]:
-        return call_mapped(self._terms, **self._argkw, **self._values(position))
+    def logdensity_terms(self, position: dict[str, Any]) -> dict[str, jax.Array]:
+        """Per-node log-density terms at ``position`` (diagnostics)."""
+        return self.terms_at(position, self.data)
 
     def constrain(self, position: dict[str, Any]) -> dict[str, Any]:
         """The model's latent variables and deterministic nodes at ``position`` (traceable)."""
-        computed = call_mapped(self._determ, **self._argkw, **self._values(position))
-        return {n: computed[n] if n in computed else position[n] for n in self.names}
+        return self.constrain_at(position, self.data)
+
+    def cached(self, key: Any, build: Any) -> Any:
+        """A compiled program kept with this problem's compiled functions: ``build()`` on the first call.
+
+        ``key`` must say everything the program depends on besides the data
+        (e.g. sampler settings, number of chains and draws); the program must
+        take the data as an argument (``problem.data``) rather than close over it.
+        A problem whose arguments had to be baked in as constants keeps nothing.
+        """
+        if self._core.baked:
+            return build()
+        if key not in self._core.programs:
+            self._core.programs[key] = build()
+        return self._core.programs[key]
 
     def source(self, which: str = "logdensity") -> str:
         """Generated source of ``"logdensity"``, ``"terms"`` or ``"constrain"``."""
@@ -297,11 +451,13 @@ class Problem:
             No start found; the message names the node whose log-density term
             (or its gradient) is not finite.
         """
-        check = jax.jit(jax.vmap(jax.value_and_grad(self.logdensity)))
+        logdensity_at = self.logdensity_at
+        check = self.cached("initial_positions",
+                            lambda: jax.jit(jax.vmap(jax.value_and_grad(logdensity_at), in_axes=(0, None))))
         key, sub = jax.random.split(rng_key)
         position = self.draw_uniform(sub, num_chains, radius)
         for _ in range(max_tries):
-            lp, grad = check(position)
+            lp, grad = check(position, self.data)
             ok = jnp.isfinite(lp)
             for leaf in jax.tree.leaves(grad):
                 ok = ok & jnp.all(jnp.isfinite(leaf.reshape(num_chains, -1)), axis=1)

@@ -82,5 +82,15 @@ class ProgressBar:
             self._flush()
 
     def tick(self) -> None:
-        """Advance the bar by one step; call this inside traced (jit/scan/vmap) code."""
+        """Advance the bar by one step; call this inside traced (jit/scan/vmap) code.
+
+        Each call is a host callback per step; loops that must stay free of host
+        work run in chunks from the host and call :meth:`update` instead.
+        """
         jax.debug.callback(self._advance)
+
+    def update(self, steps: int) -> None:
+        """Advance the bar by ``steps`` from the host (e.g. after each compiled chunk of a loop)."""
+        self.count += int(steps)
+        self._pending += int(steps)
+        self._flush()

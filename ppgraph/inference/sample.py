@@ -19,6 +19,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..errors import ModelError
 from ..ir import Graph
 from ..keys import as_key
 from ..model import Model
+from . import discrete
 from .evaluator import Evaluator
 from .hmc import get_kernel
 from .sgmcmc import with_options
@@ -43,6 +45,13 @@ def _count(value: Any, name: str, minimum: int) -> int:
     return value
 
 
+def _takes_devices(evaluator: Any) -> bool:
+    try:
+        return "devices" in inspect.signature(evaluator.run).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return False
+
+
 def sample(
     model: Model | Graph,
     rng_key: Any,
@@ -56,6 +65,8 @@ def sample(
     step_size: Any = None,
     temperature: float = 1.0,
     thinning: int = 1,
+    marginalize: bool = True,
+    devices: Any = None,
     **kwargs: Any,
 ) -> Posterior:
     """Draw from the posterior of ``model`` given observed values.
@@ -84,6 +95,21 @@ def sample(
         (BlackJAX's convention; a float, a schedule or ``None``: from the
         curvature), the tempered posterior ``p ** (1 / temperature)``, one draw
         kept every ``thinning`` steps.
+    marginalize
+        Sum unobserved discrete latent variables out of the density for the
+        sampler, then draw them exactly from their conditional distribution for
+        every posterior draw (``ppgraph.inference.discrete``); ``False``: a
+        discrete latent variable is an error.
+    devices
+        Where the chains run: ``None`` (default) splits them over every device
+        (a 1-D ``jax.sharding`` mesh over the chain axis, chains vectorised
+        with ``vmap`` on each device; with ``jax.distributed.initialize``, over
+        every host, see ``docs/scaling.md``); an ``int`` n uses the first n; or
+        a list of ``jax.Device``.  ``post.info["devices"]`` lists those used.
+
+    The compiled sampler takes the data, observed values and array arguments
+    as inputs and is cached (:func:`ppgraph.clear_cache`): a second call with
+    data of the same shapes and the same settings does not compile again.
 
     Returns
     -------
@@ -106,19 +132,32 @@ def sample(
     num_chains = _count(num_chains, "num_chains", 1)
     evaluator = with_options(get_kernel(kernel), batch_size=batch_size, step_size=step_size,
                              temperature=temperature, thinning=thinning)
-    problem = prepare(model, args, kwargs, passes=tuple(evaluator.passes))
+    recovery = discrete.plan(model, args, kwargs) if marginalize else None
+    passes = (*recovery.passes, *evaluator.passes) if recovery else tuple(evaluator.passes)
+    problem = prepare(model, args, kwargs, passes=passes)
+    if recovery:
+        recovery.attach(problem)
+        if not problem.latents:  # only discrete latents: their posterior is drawn exactly, no sampler
+            return recovery.exact_posterior(problem, as_key(rng_key), num_chains, num_samples)
     init_key, run_key = jax.random.split(as_key(rng_key))
     initial = problem.initial_positions(init_key, num_chains)
+    placement = {"devices": devices} if _takes_devices(evaluator) else {}
+    if devices is not None and not placement:
+        raise ModelError(f"the evaluator {getattr(evaluator, 'name', evaluator)!r} does not place chains on devices",
+                         hint="leave devices=None, or give its run method a `devices` keyword")
     draws = evaluator.run(problem, run_key, initial, num_warmup=num_warmup, num_samples=num_samples,
-                          progress=progress)
+                          progress=progress, **placement)
+    samples = draws.samples
+    if recovery:
+        samples = recovery.recover(problem, samples, jax.random.fold_in(run_key, 1))
     post = Posterior(
-        draws.samples,
+        samples,
         draws.stats,
         model=problem.model,
         args=problem.args,
         observed=problem.observed,
         kernel=getattr(evaluator, "name", type(evaluator).__name__),
-        info=draws.info,
+        info={"devices": [jax.devices()[0]], **draws.info},
     )
     for message in post.warnings():
         warnings.warn(message, SamplingWarning, stacklevel=2)

@@ -1,0 +1,171 @@
+"""Chains over devices: ``jax.vmap`` within a device, a 1-D mesh of devices across them.
+
+A sampler written per chain (``start(key, position, data)`` and
+``advance(carry, key, data, first)``, which runs ``chunk`` steps from step
+``first``) becomes a :class:`ChainProgram`: both functions vectorised over
+chains with ``jax.vmap`` and, when several devices are used, split over a 1-D
+:class:`jax.sharding.Mesh` whose axis ``"chains"`` carries the chain axis
+(``jax.shard_map``: every device runs its own chains, with its own NUTS
+while-loops, and never waits for another device's chains).  Keys, positions
+and the carried state are sharded along that axis; the data are replicated.
+Both are compiled once (``jax.jit``; the carry of ``advance`` is donated).
+
+The mesh may span several hosts: after ``jax.distributed.initialize()`` on
+every process, ``jax.devices()`` lists the devices of all hosts, the inputs
+are assembled into global arrays (:func:`jax.make_array_from_callback`, every
+process computing the same keys and initial values) and the draws gathered back
+to every host (:func:`jax.experimental.multihost_utils.process_allgather`).
+See ``docs/scaling.md``.
+
+Examples
+--------
+>>> import jax, jax.numpy as jnp
+>>> chain_devices(None, 4) == jax.devices()[:len(chain_devices(None, 4))]
+True
+>>> def start(key, position, data):
+...     return position
+>>> def advance(carry, key, data, first):
+...     return carry + data["step"]
+>>> program = ChainProgram.build(start, advance, total=2, chunk=1, devices=chain_devices(None, 2))
+>>> keys, positions = program.place_chains((jax.random.split(jax.random.key(0), 2), jnp.zeros(2)))
+>>> data = program.place_data({"step": jnp.asarray(1.0)})
+>>> carry = program.start(keys, positions, data)
+>>> for first in range(0, program.total, program.chunk):
+...     carry = program.advance(carry, keys, data, program.place_data(jnp.int32(first)))
+>>> gather(carry).tolist()
+[2.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ..errors import ModelError
+
+__all__ = ["ChainProgram", "chain_devices", "gather", "AXIS"]
+
+AXIS = "chains"
+
+
+def chain_devices(devices: Any, num_chains: int) -> list[Any]:
+    """The devices the chains run on.
+
+    Parameters
+    ----------
+    devices
+        ``None``: every device (``jax.devices()``: all local devices, or every
+        host's after ``jax.distributed.initialize``); an ``int`` n: the first n;
+        or a sequence of :class:`jax.Device`.
+    num_chains
+        The chains are split evenly: the largest number of the given devices
+        that divides ``num_chains`` is used (4 chains on 3 devices use 2).
+
+    Raises
+    ------
+    ModelError
+        An empty or malformed ``devices``.
+    """
+    if devices is None:
+        pool = list(jax.devices())
+    elif isinstance(devices, int) and not isinstance(devices, bool):
+        if devices < 1:
+            raise ModelError(f"devices must be at least 1, got {devices}")
+        pool = list(jax.devices())[:devices]
+    elif isinstance(devices, Sequence) and devices and all(isinstance(d, jax.Device) for d in devices):
+        pool = list(devices)
+    else:
+        raise ModelError(
+            f"devices must be None, an int or a list of jax devices, got {devices!r}",
+            hint="e.g. devices=jax.local_devices() or devices=2",
+        )
+    count = max(n for n in range(1, len(pool) + 1) if num_chains % n == 0)
+    return pool[:count]
+
+
+def _sharded(x: Any, sharding: NamedSharding) -> Any:
+    """``x`` as a global array with ``sharding`` (each process holds the same full value)."""
+    if jax.process_count() == 1:
+        return jax.device_put(x, sharding)
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+        impl = jax.random.key_impl(x)
+        data = _sharded(jax.random.key_data(x), sharding)
+        return jax.random.wrap_key_data(data, impl=impl)
+    host = np.asarray(x)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
+def gather(tree: Any) -> Any:
+    """Every leaf of ``tree`` as an array addressable from this process (all hosts' shards gathered)."""
+    def one(x: Any) -> Any:
+        if isinstance(x, jax.Array) and not x.is_fully_addressable:
+            from jax.experimental import multihost_utils
+
+            return multihost_utils.process_allgather(x, tiled=True)
+        return x
+
+    return jax.tree.map(one, tree)
+
+
+@dataclass(frozen=True)
+class ChainProgram:
+    """Compiled per-chain functions vectorised over chains (see the module docstring).
+
+    Attributes
+    ----------
+    start
+        ``start(keys, positions, data) -> carry`` (leading chain axis on keys,
+        positions and every leaf of the carry).
+    advance
+        ``advance(carry, keys, data, first) -> carry``: ``chunk`` steps from step ``first``.
+    place_chains, place_data
+        Put values with a leading chain axis (keys, positions) and replicated
+        values (data, ``first``) where the program wants them (call once per run).
+    total, chunk
+        Steps in all and per call of ``advance``.
+    devices
+        The devices of the chain mesh (one device: no mesh).
+    """
+
+    start: Callable[..., Any]
+    advance: Callable[..., Any]
+    place_chains: Callable[[Any], Any]
+    place_data: Callable[[Any], Any]
+    total: int
+    chunk: int
+    devices: tuple[Any, ...]
+
+    @classmethod
+    def build(cls, start: Callable[..., Any], advance: Callable[..., Any], *, total: int, chunk: int,
+              devices: Sequence[Any]) -> "ChainProgram":
+        """Vectorise ``start(key, position, data)`` and ``advance(carry, key, data, first)`` over chains."""
+        start_all = jax.vmap(start, in_axes=(0, 0, None))
+        advance_all = jax.vmap(advance, in_axes=(0, 0, None, None))
+        devices = tuple(devices)
+        if len(devices) == 1:
+            device = devices[0]
+            place_chains = place_data = lambda x: jax.device_put(x, device)  # noqa: E731
+            return cls(start=jax.jit(start_all), advance=jax.jit(advance_all, donate_argnums=0),
+                       place_chains=place_chains, place_data=place_data, total=total, chunk=chunk,
+                       devices=devices)
+        mesh = Mesh(np.asarray(devices), (AXIS,))
+        split, same = PartitionSpec(AXIS), PartitionSpec()
+        chains, replicated = NamedSharding(mesh, split), NamedSharding(mesh, same)
+        start_jit = jax.jit(jax.shard_map(start_all, mesh=mesh, in_specs=(split, split, same),
+                                          out_specs=split, check_vma=False))
+        advance_jit = jax.jit(jax.shard_map(advance_all, mesh=mesh, in_specs=(split, split, same, same),
+                                            out_specs=split, check_vma=False), donate_argnums=0)
+        return cls(
+            start=start_jit,
+            advance=advance_jit,
+            place_chains=lambda x: jax.tree.map(lambda v: _sharded(v, chains), x),
+            place_data=lambda x: jax.tree.map(lambda v: _sharded(v, replicated), x),
+            total=total,
+            chunk=chunk,
+            devices=devices,
+        )
