@@ -101,7 +101,10 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
 
 
 def weights_of(value: Any) -> tuple[tuple[str, tuple[int, ...]], ...] | None:
-    weights = getattr(value, "weights", None)
+    from ..model import weights_of as network_weights
+
+    # a network's weights by the network-value protocol (lifted modules have no .weights), else .weights
+    weights = network_weights(value) if hasattr(value, "__ppgraph_weights__") else getattr(value, "weights", None)
     if weights is None:
         return None
     out = []
