@@ -392,3 +392,27 @@ def test_saving_a_marginalised_graph_says_to_save_before_the_pass(tmp_path):
     graph = marginalize(observe(change_point_model(), counts=jnp.zeros(5, jnp.int32)))
     with pytest.raises(ModelError, match=r"cannot save a Marginalized node.*save the model before the pass"):
         pg.save(graph, tmp_path / "m.json")
+
+
+# -- the DiscreteMarkovChain distribution ----------------------------------------------------------------
+def test_discrete_markov_chain_log_prob_and_samples():
+    init = jnp.array([0.2, 0.8])
+    trans = jnp.array([[0.9, 0.1], [0.3, 0.7]])
+    chain = dist.DiscreteMarkovChain(init, trans, 5)
+    x = jnp.array([1, 1, 0, 0, 1])
+    by_hand = np.log(0.8) + np.log(0.7) + np.log(0.3) + np.log(0.9) + np.log(0.1)
+    assert float(chain.log_prob(x)) == pytest.approx(by_hand, rel=1e-6)
+    assert chain.event_shape == (5,) and dist.is_discrete(chain)
+    draws = np.asarray(chain.sample(jax.random.key(0), (20000,)))
+    assert draws.shape == (20000, 5)
+    np.testing.assert_allclose(draws[:, 0].mean(), 0.8, atol=0.02)
+    after_zero = draws[:, 1:][draws[:, :-1] == 0]
+    after_one = draws[:, 1:][draws[:, :-1] == 1]
+    np.testing.assert_allclose([after_zero.mean(), after_one.mean()], [0.1, 0.7], atol=0.02)
+
+
+def test_discrete_markov_chain_checks_its_parameters():
+    with pytest.raises(ValueError, match="rows of transition_probs must sum to one"):
+        dist.DiscreteMarkovChain(jnp.array([0.5, 0.5]), jnp.array([[0.5, 0.6], [0.5, 0.5]]), 3)
+    with pytest.raises(ValueError, match=r"shape \(K, K\)"):
+        dist.DiscreteMarkovChain(jnp.array([0.5, 0.5]), jnp.ones((3, 3)) / 3, 3)
