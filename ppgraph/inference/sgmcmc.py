@@ -203,17 +203,39 @@ class _SGMCMC:
             raise ModelError(f"internal: minibatch objective over {sorted(names)}, sampler over "
                              f"{sorted(problem.latents)}", model=problem.model.name)
         temperature = float(self.temperature)
-        thinning = self.thinning
         num_chains = jax.tree.leaves(initial_position)[0].shape[0]
-        total = num_warmup + num_samples * thinning
-        data = fitting.data
+        total = num_warmup + num_samples * self.thinning
+        bar = ProgressBar(total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
+
+        def build() -> Callable:
+            return self._program(problem, fitting, num_warmup, num_samples, bar if progress else None)
+
+        # the compiled run is kept with the problem's compiled functions (one per model, data shapes and
+        # settings), except with a progress bar, which the program calls back
+        key = ("sgmcmc", self, num_warmup, num_samples, num_chains)
+        run = build() if progress else problem.cached(key, build)
+        initial = self._initial(fitting, rng_key, initial_position, num_chains)
+        with bar:
+            # the first call traces the model: an exception in it names the node (as in pg.fit)
+            samples, steps, sizes = call_mapped(fitting.terms._replace(fn=run), jax.random.split(rng_key, num_chains),
+                                                initial, fitting.data, problem.data)
+            jax.block_until_ready(samples)
+        self._check_finite(problem, samples, sizes)
+        return Draws(samples=samples, stats={"step_size": steps},
+                     info={"step_size": sizes, "kernel": self, "batch_size": fitting.batch_size,
+                           "num_data": fitting.num_data, "temperature": temperature})
+
+    def _program(self, problem: Problem, fitting: FitProblem, num_warmup: int, num_samples: int,
+                 bar: ProgressBar | None) -> Callable:
+        """The jitted run of every chain: ``(keys, initial positions, fit data, problem data) -> draws``."""
+        temperature = float(self.temperature)
+        thinning = self.thinning
 
         def logdensity(position: dict[str, Any], batch: dict[str, Any]) -> jax.Array:
             return fitting.log_joint(position, batch) / temperature
 
         algorithm = self._algorithm(jax.grad(logdensity))
         schedule = self.step_size if callable(self.step_size) else None
-        bar = ProgressBar(total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
 
         def chosen(position: dict[str, Any], key: jax.Array, data: dict[str, Any]) -> jax.Array:
             if self.step_size is None:
@@ -223,14 +245,12 @@ class _SGMCMC:
         def one_chain(key: jax.Array, position: dict[str, Any], data: dict[str, Any],
                       pdata: dict[str, Any]) -> tuple[Any, Any, Any]:
             curv_key, batch_key, run_key = jax.random.split(key, 3)
-            keys = jax.random.split(run_key, total)
 
-            def step(carry: tuple, i: jax.Array, size: jax.Array) -> tuple:
-                state = carry
+            def step(state: Any, i: jax.Array, size: jax.Array) -> Any:
                 batch = fitting.batch(data, i, batch_key)
                 eps = schedule(i) if schedule is not None else size
-                state = algorithm.step(keys[i], state, batch, eps)
-                if progress:
+                state = algorithm.step(jax.random.fold_in(run_key, i), state, batch, eps)
+                if bar is not None:
                     bar.tick()
                 return state
 
@@ -248,17 +268,7 @@ class _SGMCMC:
             _, (samples, steps) = jax.lax.scan(draw, state, jnp.arange(num_samples))
             return samples, steps, size
 
-        initial = self._initial(fitting, rng_key, initial_position, num_chains)
-        with bar:
-            run = jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
-            # the first call traces the model: an exception in it names the node (as in pg.fit)
-            samples, steps, sizes = call_mapped(fitting.terms._replace(fn=run), jax.random.split(rng_key, num_chains),
-                                                initial, data, problem.data)
-            jax.block_until_ready(samples)
-        self._check_finite(problem, samples, sizes)
-        return Draws(samples=samples, stats={"step_size": steps},
-                     info={"step_size": sizes, "kernel": self, "batch_size": fitting.batch_size,
-                           "num_data": fitting.num_data, "temperature": temperature})
+        return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
 
     @staticmethod
     def _initial(fitting: FitProblem, rng_key: jax.Array, initial: dict[str, Any], num_chains: int) -> dict[str, Any]:

@@ -178,14 +178,26 @@ class TestOptions:
     def test_posterior_tools(self):
         x = jnp.asarray(np.random.default_rng(1).normal(size=(40, 2)), jnp.float32)
         y = x @ jnp.array([1.0, -2.0]) + 0.5 * jnp.asarray(np.random.default_rng(2).normal(size=40), jnp.float32)
-        post = pg.sample(gaussian_vector, 0, x, y=y, kernel="sghmc", batch_size=10, num_warmup=100,
-                         num_samples=50, num_chains=2, progress=False)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # r_hat of short chains
+            post = pg.sample(gaussian_vector, 0, x, y=y, kernel="sghmc", batch_size=10, num_warmup=100,
+                             num_samples=50, num_chains=2, progress=False)
         assert post.kernel == "sghmc" and post.samples["beta"].shape == (2, 50, 2)
         table = post.summary()
         assert list(table.index) == ["beta[0]", "beta[1]"]
         assert "step_size" in post.to_arviz().sample_stats
         pred = pg.sample_predictive(gaussian_vector, 1, post, x[:3])
         assert pred["y"].shape == (2, 50, 3)
+
+    def test_compiled_run_is_reused_with_new_data(self):
+        # same shapes, new data: the cached program must read the new data, not the first call's
+        first = run("sgld", num_warmup=100, num_samples=200, num_chains=1, step_size=1e-3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            second = pg.sample(gaussian_mean, jax.random.key(1), kernel="sgld", y=Y + 5.0, num_warmup=100,
+                               num_samples=200, num_chains=1, step_size=1e-3, progress=False)
+        shift = float(second.samples["mu"].mean() - first.samples["mu"].mean())
+        assert shift == pytest.approx(5.0 * N / (N + 1 / PRIOR_SD**2), abs=0.05)
 
     def test_explicit_evaluator_and_keywords_combine(self):
         post = run(SGLD(thinning=2), step_size=1e-4, num_warmup=5, num_samples=3, num_chains=1)
@@ -222,6 +234,7 @@ def hierarchical_regression(x):
 
 
 class TestNetworks:
+    @pytest.mark.slow
     def test_sghmc_on_a_hierarchical_network(self):
         # a latent weight scale: refused by pg.fit (unbounded objective), fine for a sampler
         x = jnp.linspace(-2.0, 2.0, 64)[:, None]
