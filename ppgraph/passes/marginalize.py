@@ -69,7 +69,7 @@ ELEMENTWISE = frozenset(
         "round", "isnan", "isfinite", "asarray", "array", "float32", "int32", "equal", "not_equal", "less",
         "greater", "less_equal", "greater_equal", "logical_and", "logical_or", "logical_not", "add",
         "subtract", "multiply", "divide", "true_divide", "negative", "reciprocal", "exp2", "log2", "log10",
-        "heaviside", "mod", "remainder", "fmod", "sigmoid",
+        "heaviside", "mod", "remainder", "fmod", "sigmoid", "take",
     )
 ) | frozenset({
     "jax.nn.sigmoid", "jax.nn.softplus", "jax.nn.relu", "jax.nn.log_sigmoid", "jax.scipy.special.expit",
@@ -172,8 +172,12 @@ class _Elementwise:
         if isinstance(tree, ast.Subscript):
             if self.dep(tree.value):
                 return self.fail(tree, "it indexes into a discrete-dependent value in")
-            if isinstance(tree.slice, (ast.Tuple, ast.Slice)):
-                if any(self.dep(c) for c in ast.walk(tree.slice) if isinstance(c, ast.Name)):
+            index = tree.slice
+            if (isinstance(index, ast.Tuple) and index.elts and not isinstance(index.elts[0], ast.Slice)
+                    and all(isinstance(e, ast.Slice) and e.lower is e.upper is e.step is None for e in index.elts[1:])):
+                return self.dep(index.elts[0])  # locs[z, :] is locs[z]
+            if isinstance(index, (ast.Tuple, ast.Slice)):
+                if any(self.dep(c) for c in ast.walk(index) if isinstance(c, ast.Name)):
                     return self.fail(tree, "it indexes with a discrete-dependent value inside a tuple or slice in")
                 return False
             return self.dep(tree.slice)

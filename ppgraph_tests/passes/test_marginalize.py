@@ -416,3 +416,32 @@ def test_discrete_markov_chain_checks_its_parameters():
         dist.DiscreteMarkovChain(jnp.array([0.5, 0.5]), jnp.array([[0.5, 0.6], [0.5, 0.5]]), 3)
     with pytest.raises(ValueError, match=r"shape \(K, K\)"):
         dist.DiscreteMarkovChain(jnp.array([0.5, 0.5]), jnp.ones((3, 3)) / 3, 3)
+
+
+def test_multivariate_mixture_by_hand():
+    @pg.model
+    def mvmix(n):
+        locs <~ dist.Normal(0.0, 3.0).expand([3, 2])
+        z <~ dist.Categorical(jnp.ones(3) / 3).expand([n])
+        y <~ dist.Normal(locs[z, :], 1.0).to_event(1)
+        return y
+
+    y = jnp.array([[0.0, 1.0], [2.0, -1.0], [3.0, 3.0], [-1.0, 0.0]])
+    locs = jnp.array([[0.0, 0.0], [2.0, -1.0], [3.0, 3.0]])
+    got = pg.logpdf(marginalize(observe(mvmix, y=y)))(n=4, locs=locs)
+    per = logsumexp(jnp.log(1 / 3) + dist.Normal(locs[:, None, :], 1.0).log_prob(y).sum(-1), axis=0)
+    assert float(got) == pytest.approx(float(dist.Normal(0.0, 3.0).log_prob(locs).sum() + per.sum()), rel=1e-6)
+
+
+def test_binomial_with_a_constant_total_count_by_hand():
+    @pg.model
+    def m(n):
+        p <~ dist.Beta(2.0, 2.0)
+        k <~ dist.Binomial(n, p)
+        y <~ dist.Normal(k * 1.0, 1.0)
+        return y
+
+    got = pg.logpdf(marginalize(observe(m, y=2.5)))(n=4, p=0.3)
+    terms = [dist.Binomial(4, 0.3).log_prob(k) + dist.Normal(k * 1.0, 1.0).log_prob(2.5) for k in range(5)]
+    assert float(got) == pytest.approx(float(dist.Beta(2.0, 2.0).log_prob(0.3) + logsumexp(jnp.array(terms))),
+                                       rel=1e-5)
