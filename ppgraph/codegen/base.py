@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ModelError, ShapeError
-from ..ir import Argument, Graph, Node
+from ..ir import Argument, Graph, Layer, Node
 from ..ir.expr import ident
 
 __all__ = ["rule", "Context", "Compiled", "generate", "RULES", "register_target", "TARGETS"]
@@ -62,7 +62,8 @@ def dispatch(target: str, node: Node) -> RuleFn:
         f"ppgraph cannot generate '{target}' code for a {type(node).__name__} node",
         node=node.name,
         location=node.location,
-        hint=f"register a rule with @ppgraph.codegen.rule('{target}', {type(node).__name__})",
+        hint="import ppgraph.nn, which registers the rules of Layer nodes" if isinstance(node, Layer)
+        else f"register a rule with @ppgraph.codegen.rule('{target}', {type(node).__name__})",
     )
 
 

@@ -5,13 +5,7 @@
 ``pg.fit`` (Optax) lives in :mod:`ppgraph.inference.fit`.
 """
 
-from .evaluator import Draws, Evaluator
-from .hmc import HMC, NUTS
-from .posterior import Posterior, SamplingWarning, Summary
-from .predictive import sample_predictive
-from .problem import Problem, prepare
-from .progress import ProgressBar
-from .sample import sample
+from .._lazy import attach
 
 __all__ = [
     "sample",
@@ -27,3 +21,20 @@ __all__ = [
     "HMC",
     "ProgressBar",
 ]
+
+
+# Each name is imported from its module on first use (the modules load BlackJAX and pandas).
+__getattr__, __dir__ = attach(__name__, {
+    "sample": "ppgraph.inference.sample",
+    "sample_predictive": "ppgraph.inference.predictive",
+    "Posterior": "ppgraph.inference.posterior",
+    "Summary": "ppgraph.inference.posterior",
+    "SamplingWarning": "ppgraph.inference.posterior",
+    "Evaluator": "ppgraph.inference.evaluator",
+    "Draws": "ppgraph.inference.evaluator",
+    "Problem": "ppgraph.inference.problem",
+    "prepare": "ppgraph.inference.problem",
+    "NUTS": "ppgraph.inference.hmc",
+    "HMC": "ppgraph.inference.hmc",
+    "ProgressBar": "ppgraph.inference.progress",
+})

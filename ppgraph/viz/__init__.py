@@ -11,10 +11,16 @@ The public functions are re-exported by :mod:`ppgraph`: ``pg.describe``,
               matplotlib fallback when the ``dot`` program is missing.
 """
 
+from .._lazy import attach
 from ..model import Model, register_display
-from .describe import COLUMNS, format_table
 
 __all__ = ["format_table", "COLUMNS"]
+
+
+def _table(model: Model) -> str:
+    from .describe import format_table
+
+    return format_table(model)
 
 
 def _svg(model: Model) -> str:
@@ -23,5 +29,7 @@ def _svg(model: Model) -> str:
     return to_svg(model)
 
 
-register_display("text", format_table)
+# How models show themselves (print(model), notebooks); the modules load on first use.
+register_display("text", _table)
 register_display("svg", _svg)
+__getattr__, __dir__ = attach(__name__, {"format_table": "ppgraph.viz.describe", "COLUMNS": "ppgraph.viz.describe"})
