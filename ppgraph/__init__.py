@@ -16,6 +16,9 @@ Metrics           :mod:`ppgraph.metrics` (accuracy, NLL, Brier, ECE, reliability
 Inspection        :func:`describe`, :func:`to_dot`, :func:`draw`, :func:`draw_diff`
 Saving graphs     :func:`save`, :func:`load`
 Errors            :class:`ModelError`
+
+Inference, inspection, saving, metrics and :mod:`ppgraph.nn` are imported on first use:
+``import ppgraph`` loads no sampler, optimiser or plotting library.
 """
 
 from . import dist, ir
