@@ -45,10 +45,10 @@ Examples
 ...     y <~ dist.Normal(mu, 1.0)         # y's shape comes from the (mini)batch
 ...     return y
 >>> y = jnp.asarray(np.random.default_rng(0).normal(3.0, 1.0, 100), dtype=jnp.float32)
->>> post = pg.sample(mean, jax.random.key(0), y=y, kernel="sgld", batch_size=20, num_warmup=200,
-...                  num_samples=500, num_chains=2, progress=False)
+>>> post = pg.sample(mean, jax.random.key(0), y=y, kernel="sghmc", batch_size=20, num_warmup=100,
+...                  num_samples=200, num_chains=2, progress=False)
 >>> post.samples["mu"].shape
-(2, 500)
+(2, 200)
 >>> bool(abs(float(post.samples["mu"].mean()) - float(y.mean())) < 0.1)
 True
 """
@@ -207,26 +207,32 @@ class _SGMCMC:
         total = num_warmup + num_samples * self.thinning
         bar = ProgressBar(total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
 
-        def build() -> Callable:
-            return self._program(problem, fitting, num_warmup, num_samples, bar if progress else None)
+        every = max(1, total // 50)
 
-        # the compiled run is kept with the problem's compiled functions (one per model, data shapes and
-        # settings), except with a progress bar, which the program calls back
-        key = ("sgmcmc", self, num_warmup, num_samples, num_chains)
-        run = build() if progress else problem.cached(key, build)
+        def build() -> tuple[Callable, dict[str, Any]]:
+            holder: dict[str, Any] = {}  # the bar of the current call (the program outlives a call)
+            report = (lambda: holder["bar"].update(every)) if progress else None
+            return self._program(problem, fitting, num_warmup, num_samples, report, every), holder
+
+        # the compiled run is kept with the problem's compiled functions: one per model, data shapes and settings
+        key = ("sgmcmc", self, num_warmup, num_samples, num_chains, progress)
+        run, holder = problem.cached(key, build)
         initial = self._initial(fitting, rng_key, initial_position, num_chains)
         with bar:
+            holder["bar"] = bar
             # the first call traces the model: an exception in it names the node (as in pg.fit)
             samples, steps, sizes = call_mapped(fitting.terms._replace(fn=run), jax.random.split(rng_key, num_chains),
                                                 initial, fitting.data, problem.data)
             jax.block_until_ready(samples)
+            jax.effects_barrier()
+            bar.update(max(0, total - bar.count))
         self._check_finite(problem, samples, sizes)
         return Draws(samples=samples, stats={"step_size": steps},
                      info={"step_size": sizes, "kernel": self, "batch_size": fitting.batch_size,
                            "num_data": fitting.num_data, "temperature": temperature})
 
     def _program(self, problem: Problem, fitting: FitProblem, num_warmup: int, num_samples: int,
-                 bar: ProgressBar | None) -> Callable:
+                 report: Callable[[], None] | None, every: int) -> Callable:
         """The jitted run of every chain: ``(keys, initial positions, fit data, problem data) -> draws``."""
         temperature = float(self.temperature)
         thinning = self.thinning
@@ -250,8 +256,8 @@ class _SGMCMC:
                 batch = fitting.batch(data, i, batch_key)
                 eps = schedule(i) if schedule is not None else size
                 state = algorithm.step(jax.random.fold_in(run_key, i), state, batch, eps)
-                if bar is not None:
-                    bar.tick()
+                if report is not None:  # a host callback every `every` steps (not every step)
+                    jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(report), lambda: None)
                 return state
 
             state = algorithm.init(position)
