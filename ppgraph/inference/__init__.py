@@ -1,6 +1,7 @@
 """Inference: evaluators that choose passes, then run the compiled functions.
 
-``pg.sample`` (NUTS / HMC through BlackJAX, or any :class:`Evaluator`),
+``pg.sample`` (NUTS / HMC through BlackJAX, SGLD / SGHMC on minibatches, or any
+:class:`Evaluator`), ``pg.laplace`` (Laplace approximations),
 ``pg.sample_predictive`` (posterior predictive), :class:`Posterior`.
 ``pg.fit`` (Optax) lives in :mod:`ppgraph.inference.fit`.
 """
@@ -19,6 +20,10 @@ __all__ = [
     "prepare",
     "NUTS",
     "HMC",
+    "SGLD",
+    "SGHMC",
+    "laplace",
+    "Laplace",
     "ProgressBar",
 ]
 
@@ -36,5 +41,9 @@ __getattr__, __dir__ = attach(__name__, {
     "prepare": "ppgraph.inference.problem",
     "NUTS": "ppgraph.inference.hmc",
     "HMC": "ppgraph.inference.hmc",
+    "SGLD": "ppgraph.inference.sgmcmc",
+    "SGHMC": "ppgraph.inference.sgmcmc",
+    "laplace": "ppgraph.inference.laplace",
+    "Laplace": "ppgraph.inference.laplace",
     "ProgressBar": "ppgraph.inference.progress",
 })
