@@ -213,10 +213,10 @@ def assign_priors(
     ShapeError
         A prior whose shape does not broadcast to its leaf's shape.
     """
-    patterns = dict(priors or {})
     if priors is not None and not isinstance(priors, Mapping):
         raise ModelError(f"layer {layer}: priors= must be a dict {{pattern: prior}}, got {type(priors).__name__}",
                          hint='e.g. priors={"head/*": dist.Normal(0.0, 1.0)}')
+    patterns = dict(priors or {})
     used: set[str] = set()
     out: dict[str, Any] = {}
     for path, sds in shapes.items():

@@ -101,7 +101,8 @@ def test_logpdf_equals_hand_written_density_over_nnx_params(seed):
             expected += stats.cauchy(0.0, 2.0).logpdf(value).sum()
     lp = pg.logpdf(classifier)
     # the module itself, its nnx.Param state, and the flat {path: array} dict are all accepted
-    for value in (module, nnx.state(module, nnx.Param), weights_of(module)):
+    for value in (module, nnx.state(module, nnx.Param), nnx.to_pure_dict(nnx.state(module, nnx.Param)),
+                  weights_of(module)):
         np.testing.assert_allclose(lp(X, net=value, y=Y), expected, rtol=2e-5)
     grads = jax.grad(lambda w: lp(X, net=w, y=Y))(weights_of(module))
     assert set(grads) == {"linear1/kernel", "linear1/bias", "head/kernel", "head/bias"}
@@ -183,6 +184,8 @@ def test_errors_name_the_pattern_the_path_and_the_shapes():
         lift(lambda x: x, dist.Normal(0.0, 1.0))
     with pytest.raises(ModelError, match="not a distribution"):
         lift(BODY, priors={"head/*": 1.0})
+    with pytest.raises(ModelError, match=r"priors= must be a dict \{pattern: prior\}, got list"):
+        lift(BODY, priors=[("head/*", dist.Normal(0.0, 1.0))])
     with pytest.raises(ModelError, match="no nnx.Param leaves"):
         lift(nnx.Dropout(0.5), dist.Normal(0.0, 1.0))
 
