@@ -445,3 +445,41 @@ def test_binomial_with_a_constant_total_count_by_hand():
     terms = [dist.Binomial(4, 0.3).log_prob(k) + dist.Normal(k * 1.0, 1.0).log_prob(2.5) for k in range(5)]
     assert float(got) == pytest.approx(float(dist.Beta(2.0, 2.0).log_prob(0.3) + logsumexp(jnp.array(terms))),
                                        rel=1e-5)
+
+
+def test_hmm_equals_numpyro_enumeration_through_scan():
+    import numpyro
+    from numpyro.contrib.control_flow import scan
+    from numpyro.contrib.funsor import config_enumerate, enum, log_density
+
+    @pg.model
+    def hmm(num_steps):
+        transition <~ dist.Dirichlet(jnp.ones(3)).expand([3])
+        lowest <~ dist.Normal(-3.0, 2.0)
+        gaps <~ dist.HalfNormal(3.0).expand([2])
+        means = jnp.concatenate([lowest[None], lowest + jnp.cumsum(gaps)])
+        states <~ dist.DiscreteMarkovChain(jnp.ones(3) / 3, transition, num_steps)
+        y <~ dist.Normal(means[states], 0.8)
+        return y
+
+    def numpyro_hmm(y):
+        transition = numpyro.sample("transition", dist.Dirichlet(jnp.ones(3)).expand([3]).to_event(1))
+        lowest = numpyro.sample("lowest", dist.Normal(-3.0, 2.0))
+        gaps = numpyro.sample("gaps", dist.HalfNormal(3.0).expand([2]).to_event(1))
+        means = jnp.concatenate([lowest[None], lowest + jnp.cumsum(gaps)])
+        x0 = numpyro.sample("x0", dist.Categorical(jnp.ones(3) / 3))
+        numpyro.sample("y0", dist.Normal(means[x0], 0.8), obs=y[0])
+
+        def step(previous, y_t):
+            x = numpyro.sample("x", dist.Categorical(transition[previous]))
+            numpyro.sample("y", dist.Normal(means[x], 0.8), obs=y_t)
+            return x, None
+
+        scan(step, x0, y[1:])
+
+    y = jnp.asarray(np.random.default_rng(1).normal(scale=3.0, size=20), dtype=jnp.float32)
+    params = {"transition": jnp.array([[0.8, 0.1, 0.1], [0.2, 0.7, 0.1], [0.3, 0.3, 0.4]]),
+              "lowest": jnp.asarray(-2.5), "gaps": jnp.array([2.0, 3.5])}
+    ours = pg.logpdf(marginalize(observe(hmm, y=y)))(num_steps=20, **params)
+    theirs, _ = log_density(enum(config_enumerate(numpyro_hmm), first_available_dim=-1), (y,), {}, params)
+    assert float(ours) == pytest.approx(float(theirs), rel=1e-5)
