@@ -79,3 +79,12 @@ def test_not_a_seed(normal, bad, says, hint):
         pg.sample_forward(normal, bad, 3)
     text = str(info.value)
     assert says in text and "Hint:" in text and hint in text.split("Hint:")[1]
+
+
+def test_fit_and_its_posterior(normal):
+    y = jnp.array([0.5, 1.0, 1.5])
+    by_int = pg.fit(normal, 3, 3, y=y, num_steps=5, progress=False)
+    by_key = pg.fit(normal, jax.random.key(3), 3, y=y, num_steps=5, progress=False)
+    assert same(by_int.losses, by_key.losses)
+    draws = by_int.posterior.sample(8, 4)
+    assert draws["mu"].shape == (4,) and same(draws, by_int.posterior.sample(jax.random.key(8), 4))

@@ -56,6 +56,7 @@ import optax
 from ..codegen import call_mapped
 from ..errors import ModelError
 from ..ir import Graph
+from ..keys import as_key
 from ..model import Model
 from .fit_problem import INIT_SCALE, NUM_INIT_DRAWS, FitProblem, check_bounded  # noqa: F401 (re-exported)
 from .fit_result import FitResult, fixed_model
@@ -87,7 +88,7 @@ def fit(
         Layers become trainable weights with their prior as a penalty; to drop
         the priors pass ``pg.passes.bnn_to_trainable(model, keep_prior=False)``.
     rng_key
-        A ``jax.random`` key (initial weights, the ELBO's noise, minibatches).
+        A ``jax.random`` key or an ``int`` seed (initial weights, the ELBO's noise, minibatches).
     *args
         The model's arguments (data, covariates); keywords work too.
     optimizer
@@ -121,7 +122,7 @@ def fit(
     _check_temperature(temperature)
     problem = FitProblem.build(model, args, observed, batch_size, temperature=temperature)
     optimizer = optax.adam(DEFAULT_LEARNING_RATE) if optimizer is None else optimizer
-    init_key, data_key, run_key = jax.random.split(rng_key, 3)
+    init_key, data_key, run_key = jax.random.split(as_key(rng_key), 3)
     state = problem.init(init_key)
     state, losses = _train(problem, state, optimizer, num_steps, data_key, run_key, progress)
     params = problem.networks(state)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..codegen import Compiled, call_mapped, generate
 from ..compile import _check_arguments, jit_call
+from ..datachecks import check_data
 from ..errors import ModelError
 from ..ir import Deterministic, Factor, Graph, Layer, Parameter, RandomVariable
 from ..ir.expr import free_names, ident
@@ -211,6 +212,7 @@ class FitProblem:
         model = as_model(model)
         bound, values = model.bind(tuple(args), dict(observed or {}))
         _check_arguments(model, bound)
+        check_data(model.graph, {**bound, **values})
         graph = observe(model.graph, **values) if values else model.graph.copy()
         graph = bnn_to_trainable(graph, keep_prior=True)
         if bounded:

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from ..errors import ModelError
+from ..keys import as_key
 
 __all__ = ["MeanFieldPosterior"]
 
@@ -45,16 +46,19 @@ class MeanFieldPosterior:
         self.names = tuple(names)
         self._constrain = constrain
 
-    def sample_unconstrained(self, rng_key: jax.Array, num_samples: int) -> dict[str, jax.Array]:
+    def sample_unconstrained(self, rng_key: jax.Array | int, num_samples: int) -> dict[str, jax.Array]:
         """``num_samples`` draws of the unconstrained latents (leading axis ``num_samples``)."""
-        keys = jax.random.split(rng_key, max(len(self.loc), 1))
+        keys = jax.random.split(as_key(rng_key), max(len(self.loc), 1))
         return {
             name: self.loc[name] + self.scale[name] * jax.random.normal(k, (num_samples, *jnp.shape(self.loc[name])))
             for k, name in zip(keys, self.loc)
         }
 
-    def sample(self, rng_key: jax.Array, num_samples: int) -> dict[str, jax.Array]:
-        """Draw ``num_samples`` joint values of the latent variables (constrained, leading axis ``num_samples``)."""
+    def sample(self, rng_key: jax.Array | int, num_samples: int) -> dict[str, jax.Array]:
+        """Draw ``num_samples`` joint values of the latent variables (constrained, leading axis ``num_samples``).
+
+        ``rng_key`` is a ``jax.random`` key or an ``int`` seed.
+        """
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ModelError(f"num_samples must be a positive int, got {num_samples!r}")
         if not self.names:

@@ -3,7 +3,7 @@
 Integer index arrays out of range of the axis they index, and distribution
 parameters computed from data that violate NumPyro's ``arg_constraints``, are
 reported by every entry point that takes concrete data: ``pg.sample``,
-``pg.sample_forward``, ``pg.sample_predictive`` (``pg.fit``: ``test_fit_bad_data``).
+``pg.sample_forward``, ``pg.sample_predictive`` and ``pg.fit``.
 Expected lines are found in the written source file; expected offending
 positions are computed with NumPy from the data itself.
 """
@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ppgraph as pg
 from ppgraph import dist
@@ -90,6 +92,13 @@ def masked(logits, k):
     last = a[k]
     c <~ dist.Categorical(logits=logits)
     return c
+
+
+@pg.model
+def sized(idx, n):
+    a <~ dist.Normal(0.0, 1.0).expand([n])
+    y = a[idx]
+    return y
 
 
 @pg.model
@@ -332,3 +341,34 @@ def test_deep_builder_graph_is_checked_without_recursion():
     (line,) = [n for n, text in enumerate(Path(__file__).read_text().splitlines(), 1) if text.strip() == statement]
     assert (f"node 'y' (test_bad_data.py:{line}): index out of range in `x599[idx]`: argument 'idx' has the value 5 "
             "at position 1, but axis 0 of `x599` has size 5") in str(info.value)
+
+
+def test_fit_checks_the_data(models):
+    m, path = models
+    county = COUNTY.copy()
+    county[3] = 30
+    with pytest.raises(pg.ModelError) as info:
+        pg.fit(m.radon, 0, county, 1.0, y=np.zeros(40), num_steps=2, progress=False)
+    assert "argument 'county' has the value 30 at position 3" in str(info.value)
+    assert where(path, "y <~ dist.Normal(a[county]") in str(info.value)
+    with pytest.raises(SupportError, match=r"parameter 'scale' \(argument 'sigma'\) violates .*its value is -2"):
+        pg.fit(m.radon, 0, COUNTY, -2.0, y=np.zeros(40), num_steps=2, progress=False)
+
+
+@settings(derandomize=True, max_examples=40, deadline=None)
+@given(n=st.integers(1, 6), idx=st.lists(st.integers(-3, 8), min_size=1, max_size=6))
+def test_the_checker_agrees_with_numpy_on_random_indices(models, n, idx):
+    """An error exactly when some index is outside [0, n); it names the first one (found with NumPy)."""
+    m, _ = models
+    from ppgraph.datachecks import check_data
+
+    idx = np.asarray(idx, dtype=np.int32)
+    outside = np.flatnonzero((idx < 0) | (idx >= n))
+    if outside.size == 0:
+        check_data(m.sized.graph, {"idx": idx, "n": n})
+        return
+    with pytest.raises(pg.ModelError) as info:
+        check_data(m.sized.graph, {"idx": idx, "n": n})
+    first = int(outside[0])
+    assert (f"argument 'idx' has the value {idx[first]} at position {first}, but axis 0 of `a` has size {n}"
+            in str(info.value))
