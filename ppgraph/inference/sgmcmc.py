@@ -69,6 +69,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..codegen import call_mapped
 from ..errors import ModelError
+from ..model import Model
 from .evaluator import Draws
 from .fit_problem import FitProblem
 from .problem import Problem
@@ -196,7 +197,17 @@ class _SGMCMC:
     ) -> Draws:
         """Burn in and sample every chain (see :class:`~ppgraph.inference.evaluator.Evaluator`)."""
         self._check()
-        fitting = FitProblem.build(problem.model, (), {**problem.args, **problem.observed}, self.batch_size,
+        # the minibatch objective (pg.fit's) of the graph as pg.sample transformed it (marginalised, vectorised)
+        observed = {k: v for k, v in problem.observed.items() if k in problem.graph.nodes}
+        hidden = sorted(set(problem.observed) - set(observed))
+        if hidden and self.batch_size is not None:
+            raise ModelError(
+                f"minibatches cut the observed values into rows, but {', '.join(map(repr, hidden))} "
+                "became part of a marginalised block (discrete latent variables summed out)",
+                model=problem.model.name,
+                hint="use batch_size=None (full-batch Langevin / Hamiltonian dynamics) or kernel='nuts'",
+            )
+        fitting = FitProblem.build(Model(problem.graph), (), {**problem.args, **observed}, self.batch_size,
                                    bounded=False)
         names = (*fitting.latents, *fitting.parameters)
         if set(names) != set(problem.latents):  # pragma: no cover - both come from the same passes

@@ -257,3 +257,29 @@ class TestNetworks:
         g.random("y", dist.Normal, mu, 1.0)
         with pytest.raises(pg.ModelError, match="pg.fit"):
             pg.sample(g.build(), 0, y=Y, kernel="sgld", num_warmup=1, num_samples=1, progress=False)
+
+
+@pg.model
+def mixture(n):
+    mu <~ dist.Normal(0.0, 5.0).expand([2])
+    z <~ dist.Categorical(probs=jnp.array([0.5, 0.5])).expand([n])
+    y <~ dist.Normal(mu[z], 1.0)
+    return y
+
+
+class TestMarginalised:
+    Y = jnp.concatenate([jnp.full(20, -3.0), jnp.full(20, 3.0)])
+
+    def test_full_batch_on_the_marginalised_density(self):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            post = pg.sample(mixture, 0, 40, y=self.Y, kernel="sghmc", num_warmup=200, num_samples=50,
+                             num_chains=1, progress=False)
+        assert post.samples["z"].shape == (1, 50, 40)  # recovered exactly from the marginalised draws
+        centres = np.sort(np.asarray(post.samples["mu"]).mean(axis=(0, 1)))
+        np.testing.assert_allclose(centres, [-3.0, 3.0], atol=0.5)
+
+    def test_minibatches_are_refused(self):
+        with pytest.raises(pg.ModelError, match="'y' became part of a marginalised block.*batch_size=None"):
+            pg.sample(mixture, 0, 40, y=self.Y, kernel="sgld", batch_size=10, num_warmup=1, num_samples=1,
+                      progress=False)
