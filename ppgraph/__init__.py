@@ -21,6 +21,8 @@ Inference, inspection, saving, metrics and :mod:`ppgraph.nn` are imported on fir
 ``import ppgraph`` loads no sampler, optimiser or plotting library.
 """
 
+from typing import TYPE_CHECKING
+
 from . import dist, ir
 from .compile import logpdf, sample_forward, source
 from .cache import clear_cache
@@ -32,6 +34,16 @@ from . import viz  # noqa: F401  (registers how models display: print(model), no
 
 from ._lazy import attach
 from ._version import __version__
+
+if TYPE_CHECKING:  # the names imported on first use (see the end), for type checkers and editors
+    from . import inference, metrics, nn
+    from .inference import Evaluator, Posterior, sample, sample_predictive
+    from .inference.fit import fit
+    from .inference.laplace import laplace
+    from .io import load, save
+    from .viz.describe import describe
+    from .viz.dot import to_dot
+    from .viz.draw import draw, draw_diff
 
 __all__ = [
     "describe",

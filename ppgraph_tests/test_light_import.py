@@ -102,3 +102,19 @@ def test_a_layer_node_without_ppgraph_nn_says_to_import_it():
     node, message = run(code)
     assert node == "net"
     assert "import ppgraph.nn, which registers the rules of Layer nodes" in message
+
+
+@pytest.mark.parametrize("package", ["ppgraph", "ppgraph.inference"])
+def test_the_type_checking_imports_match_the_lazy_table(package):
+    # the `if TYPE_CHECKING:` block (what type checkers see) lists exactly the lazily imported names
+    import ast
+    import importlib
+    import pathlib
+
+    module = importlib.import_module(package)
+    tree = ast.parse(pathlib.Path(module.__file__).read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    declared = {a.asname or a.name for stmt in block.body for a in stmt.names}
+    lazy = set(module._ppgraph_lazy) | {n for n in ("inference", "metrics", "nn") if package == "ppgraph"}
+    assert declared == lazy
+    assert set(module.__all__) <= set(dir(module))

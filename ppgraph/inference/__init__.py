@@ -6,7 +6,20 @@
 ``pg.fit`` (Optax) lives in :mod:`ppgraph.inference.fit`.
 """
 
+from typing import TYPE_CHECKING
+
 from .._lazy import attach
+
+if TYPE_CHECKING:  # the names imported on first use (see the end), for type checkers and editors
+    from .evaluator import Draws, Evaluator
+    from .hmc import HMC, NUTS
+    from .laplace import Laplace, laplace
+    from .posterior import Posterior, SamplingWarning, Summary
+    from .predictive import sample_predictive
+    from .problem import Problem, prepare
+    from .progress import ProgressBar
+    from .sample import sample
+    from .sgmcmc import SGHMC, SGLD
 
 __all__ = [
     "sample",
