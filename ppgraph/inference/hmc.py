@@ -89,7 +89,8 @@ class _BlackJAXHMC:
         used = chain_devices(devices, num_chains)
         key = ("blackjax-hmc", self, num_warmup, num_samples, num_chains, tuple(d.id for d in used))
         program = problem.cached(key, lambda: self._program(problem, num_warmup, num_samples, num_chains, used))
-        keys = jax.random.split(rng_key, num_chains)
+        # one key per chain and step, as jax.random.split(chain_key, steps) (the streams of earlier versions)
+        keys = jax.vmap(lambda k: jax.random.split(k, program.total))(jax.random.split(rng_key, num_chains))
         bar = ProgressBar(program.total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
         keys, position = program.place_chains((keys, initial_position))
         data = program.place_data(problem.data)
@@ -159,7 +160,7 @@ class _BlackJAXHMC:
                 state, adapt, buffers, i = carry
                 slow, window_end = schedule[i, 0], schedule[i, 1]
                 step_size, imm = adapt[2], adapt[3]
-                state, info = kernel(jax.random.fold_in(key, i), state, logdensity, step_size, imm, **extra)
+                state, info = kernel(key[i], state, logdensity, step_size, imm, **extra)
                 adapt = jax.lax.cond(
                     i < num_warmup,
                     lambda a: adapt_step(a, slow == 1, window_end == 1, i == num_warmup - 1, state.position,
