@@ -22,12 +22,24 @@ import ppgraph
 
 ROOT = pathlib.Path(ppgraph.__file__).parent
 
+# the layers above the IR: front ends, passes, codegen, evaluators, inspection, saving, command line
+ABOVE_IR = ("ppgraph.frontend", "ppgraph.passes", "ppgraph.codegen", "ppgraph.compile", "ppgraph.inference",
+            "ppgraph.viz", "ppgraph.nn", "ppgraph.io", "ppgraph.cli")
+
 # module prefix -> module prefixes it must not import (a prefix matches itself and its submodules)
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the bottom: plain data and errors
     "ppgraph.errors": ("ppgraph",),
     "ppgraph._version": ("ppgraph",),
+    "ppgraph._lazy": ("ppgraph",),
     "ppgraph.dist": ("ppgraph",),
+    # helpers below every layer that uses them (keys, data checks, the compile cache, the
+    # enumeration runtime that generated code calls, metrics)
+    "ppgraph.keys": ABOVE_IR,
+    "ppgraph.datachecks": ABOVE_IR,
+    "ppgraph.cache": ABOVE_IR,
+    "ppgraph.enumeration": ABOVE_IR,
+    "ppgraph.metrics": ABOVE_IR,
     # the IR imports no other ppgraph subpackage
     "ppgraph.ir": (
         "ppgraph.model", "ppgraph.supports", "ppgraph.frontend", "ppgraph.passes", "ppgraph.codegen",
