@@ -46,6 +46,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import jax
@@ -191,7 +192,7 @@ def _train(
 
 
 def _check_temperature(temperature: Any) -> None:
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
         raise ModelError(f"temperature must be a positive number, got {temperature!r}",
                          hint="1.0 is the posterior; below 1 a cold, above 1 a warm posterior")
 

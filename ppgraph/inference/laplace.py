@@ -45,6 +45,7 @@ Examples
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -363,7 +364,7 @@ def laplace(
         raise ModelError(f"unknown hessian {hessian!r}", hint=f"use one of {', '.join(map(repr, HESSIANS))}")
     if last_layer is not None and hessian != "last_layer":
         raise ModelError(f"last_layer={last_layer!r} is an option of hessian='last_layer', not of {hessian!r}")
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
         raise ModelError(f"temperature must be a positive number, got {temperature!r}")
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 0:
         raise ModelError(f"num_steps must be a non-negative int, got {num_steps!r}")

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -169,14 +170,14 @@ class _SGMCMC:
     # -- checks -----------------------------------------------------------------------------------
     def _check(self) -> None:
         t = self.temperature
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0 or not math.isfinite(t):
+        if isinstance(t, bool) or not isinstance(t, numbers.Real) or not t > 0 or not math.isfinite(t):
             raise ModelError(f"temperature must be a positive number, got {t!r}",
                              hint="1.0 is the posterior; below 1 a cold, above 1 a warm posterior")
         if isinstance(self.thinning, bool) or not isinstance(self.thinning, int) or self.thinning < 1:
             raise ModelError(f"thinning must be an int >= 1, got {self.thinning!r}")
         s = self.step_size
         if s is not None and not callable(s):
-            if isinstance(s, bool) or not isinstance(s, (int, float)) or not s > 0 or not math.isfinite(s):
+            if isinstance(s, bool) or not isinstance(s, numbers.Real) or not s > 0 or not math.isfinite(s):
                 raise ModelError(
                     f"step_size must be a positive number, a schedule (a callable of the step number) or None, "
                     f"got {s!r}",
