@@ -14,7 +14,7 @@ The adapters :mod:`ppgraph.nn.flax`, :mod:`ppgraph.nn.equinox` and
   (:data:`~ppgraph.nn.TRAINABLE`): ``pg.fit`` trains them, and ``pg.sample``
   refuses the model until they are fitted (**partial stochasticity**).
 - **Samples are modules.**  A sample is an instance of the module's own class
-  (a dynamically made subclass of it, mixing in :class:`LiftedModule`) carrying
+  (a dynamically made subclass of it with the methods of :class:`LiftedModule`) carrying
   the sampled parameters: callable, a JAX pytree whose leaves are the
   parameters.  Batched samples (posterior draws) are the same class with
   leading axes on every parameter; calling one maps over those axes and
@@ -123,14 +123,13 @@ def template_for(kind: type[Template], module: Any) -> Template:
 
 
 class LiftedModule:
-    """Mixed into the sample class of a lifted module (before the module's own class).
+    """The methods every sample class gets (copied into its body by :func:`sample_namespace`).
 
-    Adds the ppgraph network protocol (``__ppgraph_weights__``), ``batch_shape``,
+    The ppgraph network protocol (``__ppgraph_weights__``), ``batch_shape``,
     calling a batch of networks (mapped over the leading axes) and indexing a
-    batch (``net[i]``).
+    batch (``net[i]``); everything else is the module class's own.
     """
 
-    __slots__ = ()
     _ppgraph_template: Template
 
     def __ppgraph_weights__(self) -> dict[str, Any]:
@@ -205,6 +204,16 @@ def assign_priors(
     layer: str,
 ) -> dict[str, Any]:
     """Path -> prior (a distribution or :data:`TRAINABLE`) by the rules of the module docstring.
+
+    Examples
+    --------
+    >>> import jax
+    >>> from ppgraph import dist
+    >>> shapes = {"body/kernel": jax.ShapeDtypeStruct((3, 4), float), "body/bias": jax.ShapeDtypeStruct((4,), float),
+    ...           "head/kernel": jax.ShapeDtypeStruct((4, 2), float)}
+    >>> chosen = assign_priors(shapes, None, None, dist.Cauchy(0.0, 1.0), {"head/*": dist.Normal(0.0, 1.0)}, "demo")
+    >>> {path: getattr(type(p), "__name__", p) if not isinstance(p, str) else p for path, p in chosen.items()}
+    {'body/kernel': 'trainable', 'body/bias': 'Cauchy', 'head/kernel': 'Normal'}
 
     Raises
     ------
