@@ -76,6 +76,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # evaluators use passes and codegen
     "ppgraph.compile": ("ppgraph.inference", "ppgraph.viz", "ppgraph.cli"),
     "ppgraph.inference": ("ppgraph.viz", "ppgraph.cli"),
+    # data checks read the IR and distributions; compile and inference call them
+    "ppgraph.datachecks": ("ppgraph.frontend", "ppgraph.passes", "ppgraph.codegen", "ppgraph.compile",
+                           "ppgraph.inference", "ppgraph.viz", "ppgraph.nn", "ppgraph.io", "ppgraph.cli"),
     "ppgraph.io": ("ppgraph.passes", "ppgraph.codegen", "ppgraph.compile", "ppgraph.inference", "ppgraph.viz",
                    "ppgraph.cli"),
 }
