@@ -73,7 +73,7 @@ _CHECK = "_ppgraph_check_observed"
 _CHECK_LAYER = "_ppgraph_check_layer"
 
 
-def _check_layer(layer: Any, name: str, model: str) -> Any:
+def _check_layer(layer: Any, name: str, model: str, location: str | None = None) -> Any:
     """Refuse a layer with trainable parameters (no prior): they are fitted first, then fixed."""
     trainable = getattr(layer, "trainable_paths", None)
     paths = trainable() if callable(trainable) else ()
@@ -84,6 +84,7 @@ def _check_layer(layer: Any, name: str, model: str) -> Any:
             "on every unknown",
             node=name,
             model=model,
+            location=location,
             hint="fit first: fit = pg.fit(model, key, data...) trains them, then pg.sample(fit.model, key, "
             "data...) samples the parameters that have priors with the trained ones fixed; or give every "
             "parameter a prior",
@@ -411,7 +412,7 @@ class Problem:
                     expr = f"{_CHECK}({node.dist}, {node.observed}, {name!r})"
                 replacements[name] = [Deterministic(name, expr=expr, location=node.location, info=node.info)]
             elif isinstance(node, Layer) and node.observed is None:
-                spec = f"{_CHECK_LAYER}({node.spec}, {name!r}, {graph.name!r})"
+                spec = f"{_CHECK_LAYER}({node.spec}, {name!r}, {graph.name!r}, {node.location!r})"
                 replacements[name] = [Layer(name, spec=spec, input=node.input, location=node.location, info=node.info)]
         from ..passes import rebuild
 

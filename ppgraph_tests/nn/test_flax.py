@@ -18,6 +18,7 @@ from scipy import special, stats
 import ppgraph as pg
 from ppgraph import ModelError, ShapeError, dist, nn
 from ppgraph.model import weights_of
+from ppgraph_tests.conftest import line_of
 
 try:
     from flax import nnx
@@ -150,6 +151,8 @@ def test_sampling_a_partly_trainable_network_says_to_fit_first():
     with pytest.raises(ModelError, match=r"layer 'net' has trainable parameters.*linear1.*Hint: fit first") as info:
         pg.sample(last_layer, jax.random.key(0), X, y=Y, num_warmup=5, num_samples=5, num_chains=1, progress=False)
     assert info.value.node == "net"
+    line = line_of(__file__, "net <~ lift(BODY, priors=", after="def last_layer(")
+    assert info.value.location == f"test_flax.py:{line}"
 
 
 def test_fit_trains_the_body_then_sample_runs_nuts_on_the_head_with_the_body_fixed():
