@@ -15,8 +15,10 @@ When a model is called with concrete data (``pg.sample``, ``pg.sample_forward``,
 expressions and evaluates what depends on data only (arguments, observed or
 given values, constants): integer index arrays are checked against the size of
 the axis they index (:class:`~ppgraph.ModelError`), and every distribution
-parameter computed from data only is checked against the constraint NumPyro
-declares for it in ``arg_constraints`` (:class:`~ppgraph.SupportError`).
+parameter computed from data only (of a random variable, a layer's prior, a
+distribution inside a factor or a deterministic) is checked against the
+constraint NumPyro declares for it in ``arg_constraints``
+(:class:`~ppgraph.SupportError`).
 Parameters that depend on latent variables are judged later, by the log
 density at the initial values.  Traced values (inside ``jax.jit``) are skipped.
 A Python ``int`` index may count from the end (NumPy's rule, which JAX keeps for
@@ -121,9 +123,20 @@ class _Data:
         return self.concrete(name) is not _UNKNOWN
 
     def _first_ancestors(self, name: str, done: dict[str, Any]) -> list[str]:
-        """``name`` after its ancestors not in ``done``, in topological order (no deep recursion)."""
-        ancestors = nx.ancestors(self.graph, name)
-        return [n for n in _order(self.graph) if n in ancestors and n not in done] + [name]
+        """``name`` after its ancestors not in ``done``, in topological order (no deep recursion).
+
+        The search stops at nodes in ``done``, so computing every node costs time
+        linear in the graph (not an ancestor set per node: quadratic on long chains).
+        """
+        seen, stack = {name}, [name]
+        while stack:
+            for parent in self.graph.predecessors(stack.pop()):
+                if parent not in seen and parent not in done:
+                    seen.add(parent)
+                    stack.append(parent)
+        seen.discard(name)
+        position = _positions(self.graph)
+        return sorted(seen, key=position.__getitem__) + [name]
 
     def concrete(self, name: str) -> Any:
         """The node's concrete value, or ``_UNKNOWN``."""
@@ -217,6 +230,15 @@ def _order(graph: Graph) -> list[str]:
     if graph not in _ORDERS:
         _ORDERS[graph] = graph.order()
     return _ORDERS[graph]
+
+
+_POSITIONS: "weakref.WeakKeyDictionary[Graph, dict[str, int]]" = weakref.WeakKeyDictionary()
+
+
+def _positions(graph: Graph) -> dict[str, int]:
+    if graph not in _POSITIONS:
+        _POSITIONS[graph] = {n: i for i, n in enumerate(_order(graph))}
+    return _POSITIONS[graph]
 
 
 def _traced(value: Any) -> bool:
@@ -401,36 +423,65 @@ _CALLS: "weakref.WeakKeyDictionary[Graph, list[tuple[str, Any, dict[str, str], s
 
 
 def _distribution_calls(graph: Graph) -> list[tuple[str, Any, dict[str, str], str, str]]:
-    """(node, callee, {parameter: source}, call source, callee source) of every random variable's distribution."""
+    """(node, callee, {parameter: source}, call source, callee source) of every distribution built.
+
+    That is each random variable's distribution and every call of a distribution
+    inside any expression: layer priors (``nn.Dense(8, dist.Normal(0.0, s))``),
+    factors and deterministics (``dist.Normal(mu, s).log_prob(y)``).
+    """
     if graph in _CALLS:
         return _CALLS[graph]
     from .dist import is_distribution
+    from .ir.expr import join_call
 
     out = []
     for name in graph.order():
         node = graph.nodes[name]["node"]
-        if not isinstance(node, RandomVariable):
-            continue
-        chain = split_call(node.dist)
-        if chain is None or any(graph.node_of(n) is not None for n in free_names(chain.func)):
-            continue
-        try:
-            func = eval(compile(chain.func, "<ppgraph data check>", "eval"), dict(graph.env))
-            bound = inspect.signature(func).bind_partial(*chain.args, **dict(chain.kwargs))
-        except Exception:
-            continue
-        if not (is_distribution(func) or callable(func)):
-            continue
-        params = {k: v for k, v in bound.arguments.items() if isinstance(v, str)}
-        call = chain._replace(methods=())
-        from .ir.expr import join_call
-
-        out.append((name, func, params, join_call(call), chain.func))
+        head = None
+        if isinstance(node, RandomVariable):
+            chain = split_call(node.dist)
+            head = join_call(chain._replace(methods=())) if chain is not None else None
+        for slot, source in node.expressions().items():
+            if slot == "observed":
+                continue
+            for call in ast.walk(parse_expr(source)):
+                if not isinstance(call, ast.Call) or not _dotted(call.func):
+                    continue
+                if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+                    continue
+                shown = unparse(call.func)
+                if any(graph.node_of(n) is not None for n in free_names(shown)):
+                    continue
+                try:
+                    func = eval(compile(shown, "<ppgraph data check>", "eval"), dict(graph.env))
+                except Exception:
+                    continue
+                text = unparse(call)
+                module = getattr(func, "__module__", "") or ""
+                top = slot == "dist" and text == head  # a random variable's distribution: any factory
+                if not (is_distribution(func) or callable(func) and (top or module.startswith(_DIST_MODULES))):
+                    continue
+                try:
+                    bound = inspect.signature(func).bind_partial(
+                        *(unparse(a) for a in call.args), **{k.arg: unparse(k.value) for k in call.keywords})
+                except (TypeError, ValueError):
+                    continue
+                params = {k: v for k, v in bound.arguments.items() if isinstance(v, str)}
+                out.append((name, func, params, text, shown))
     _CALLS[graph] = out
     return out
 
 
-_CONSTANTS_OK: "weakref.WeakKeyDictionary[Graph, set[tuple[str, str]]]" = weakref.WeakKeyDictionary()
+_DIST_MODULES = ("numpyro.distributions", "ppgraph.dist")
+
+
+def _dotted(expr: ast.expr) -> bool:
+    while isinstance(expr, ast.Attribute):
+        expr = expr.value
+    return isinstance(expr, ast.Name)
+
+
+_CONSTANTS_OK: "weakref.WeakKeyDictionary[Graph, set[tuple[str, str, str]]]" = weakref.WeakKeyDictionary()
 
 
 def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:
@@ -443,7 +494,7 @@ def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:
         known = {}
         for param, source in params.items():
             sources = data.node_names(source)
-            if not sources and (name, param) in checked:
+            if not sources and (name, call, param) in checked:
                 continue  # a constant, found valid before
             if all(data.is_data(n) for n in sources):
                 value = data.evaluate(source)
@@ -476,7 +527,7 @@ def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:
                 continue
             if bool(np.all(inside)):
                 if not data.node_names(source):
-                    checked.add((name, param))
+                    checked.add((name, call, param))
                 continue
             raise _parameter_error(graph, name, call, param, source, np.asarray(array), constraint, inside, data)
 

@@ -102,6 +102,15 @@ def sized(idx, n):
 
 
 @pg.model
+def with_layer(x, s, t):
+    net <~ nn.Dense(2, dist.Normal(0.0, s))
+    out = net(x)
+    mu <~ dist.Normal(0.0, 1.0)
+    lik <~ pg.factor(dist.Normal(mu, t).log_prob(out).sum())
+    return out
+
+
+@pg.model
 def latent_scale():
     mu <~ dist.Normal(0.0, 1.0)
     y <~ dist.Normal(0.0, mu)
@@ -114,7 +123,7 @@ def models(tmp_path_factory):
     from ppgraph_tests.conftest import HEADER, load_module
 
     path = tmp_path_factory.mktemp("bad_data") / "bad_data_models.py"
-    path.write_text(HEADER + MODELS)
+    path.write_text(HEADER + "from ppgraph import nn\n" + MODELS)
     return load_module(path), path
 
 
@@ -372,3 +381,18 @@ def test_the_checker_agrees_with_numpy_on_random_indices(models, n, idx):
     first = int(outside[0])
     assert (f"argument 'idx' has the value {idx[first]} at position {first}, but axis 0 of `a` has size {n}"
             in str(info.value))
+
+
+@pytest.mark.parametrize("bad, node, needle, call, arg", [
+    (dict(s=-1.0, t=1.0), "net", "net <~ nn.Dense(2, dist.Normal(0.0, s))", "`dist.Normal(0.0, s)`", "s"),
+    (dict(s=1.0, t=-1.0), "lik", "lik <~ pg.factor(dist.Normal(mu, t)", "`dist.Normal(mu, t)`", "t"),
+])
+def test_distributions_inside_layers_and_factors(models, bad, node, needle, call, arg):
+    m, path = models
+    x = jnp.ones((3, 4))
+    assert pg.sample_forward(m.with_layer, 0, x, 1.0, 1.0)["out"].shape == (3, 2)
+    with pytest.raises(SupportError) as info:
+        pg.sample_forward(m.with_layer, 0, x, **bad)
+    text = str(info.value)
+    assert f"node '{node}'" in text and where(path, needle) in text
+    assert f"{call}: parameter 'scale' (argument '{arg}') violates its constraint (positive): its value is -1" in text
