@@ -14,7 +14,10 @@ Normal(0, 1) prior on its weights and makes it a layer of a ppgraph model.
 Each predicts the class probabilities of the test images (averaged over
 posterior draws for 2-4); the table gives accuracy, negative log likelihood,
 Brier score and expected calibration error (``ppgraph.metrics``), and a
-reliability diagram per method is saved.
+reliability diagram per method is saved.  With the full settings every method
+reaches a test accuracy above 0.95; Laplace with the Normal(0, 1) prior as it is
+tends to be underconfident (its head posterior is wide: the prior precision is not
+tuned here).
 
 Run:  python examples/bnn_flax_digits.py [--quick] [--out DIR] [--hidden H] ...
 """

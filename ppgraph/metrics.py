@@ -133,9 +133,10 @@ def reliability_diagram(probs: Any, labels: Any, path: str | Path, *, num_bins: 
     width = 1.0 / num_bins
     fig, ax = plt.subplots(figsize=(4.5, 4.5))
     full = bins["count"] > 0
-    ax.bar(centers[full], bins["accuracy"][full], width=width * 0.95, color="#4c72b0", label="accuracy")
-    ax.bar(centers[full], bins["confidence"][full] - bins["accuracy"][full], bottom=bins["accuracy"][full],
-           width=width * 0.95, color="#dd8452", alpha=0.5, label="gap to confidence")
+    acc, conf = bins["accuracy"][full], bins["confidence"][full]
+    ax.bar(centers[full], acc, width=width * 0.95, color="#4c72b0", label="accuracy")
+    ax.bar(centers[full], np.abs(conf - acc), bottom=np.minimum(acc, conf), width=width * 0.95, fill=False,
+           edgecolor="#c44e52", hatch="//", label="gap to mean confidence")
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
