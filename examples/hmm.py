@@ -19,6 +19,7 @@ import numpy as np
 
 import ppgraph as pg
 from ppgraph import dist
+from ppgraph.passes import marginalize, observe
 
 
 @pg.model
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     sim = pg.sample_forward(hmm, jax.random.key(0), num_steps, 3, num_samples=1, transition=truth,
                             lowest=-3.0, gaps=jnp.array([3.0, 3.0]))
     states_true, y = sim["states"][0], sim["y"][0]
-    print(pg.source(pg.passes.marginalize(pg.passes.observe(hmm, y=y)), "logpdf"))
+    print(pg.source(marginalize(observe(hmm, y=y)), "logpdf"))
     post = pg.sample(hmm, jax.random.key(1), num_steps, 3, y=y, num_warmup=steps, num_samples=steps,
                      num_chains=2, progress=False)
     print(post.summary().loc[["means[0]", "means[1]", "means[2]"]])

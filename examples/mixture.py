@@ -18,6 +18,7 @@ import numpy as np
 
 import ppgraph as pg
 from ppgraph import dist
+from ppgraph.passes import marginalize, observe
 
 
 @pg.model
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> dict:
     n = 60 if args.quick else 1000
     steps = 200 if args.quick else 1000
     z_true, y = make_data(jax.random.key(0), n)
-    print(pg.source(pg.passes.marginalize(pg.passes.observe(mixture, y=y)), "logpdf"))
+    print(pg.source(marginalize(observe(mixture, y=y)), "logpdf"))
     post = pg.sample(mixture, jax.random.key(1), n, 3, y=y, num_warmup=steps, num_samples=steps,
                      num_chains=2, progress=False)
     print(post.summary().loc[["weights[0]", "weights[1]", "weights[2]", "locs[0]", "locs[1]", "locs[2]", "scale"]])

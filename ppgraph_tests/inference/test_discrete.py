@@ -11,6 +11,7 @@ from scipy.special import gammaln, logsumexp
 import ppgraph as pg
 from ppgraph import ModelError, dist
 from ppgraph.inference.problem import prepare
+from ppgraph.passes import marginalize, observe
 
 
 @pg.model
@@ -99,7 +100,7 @@ def test_observed_values_inside_a_summed_out_block_are_data_not_constants():
     pb = prepare(change_point, (t, 6), {"counts": b}, passes=("marginalize",))
     position = {"early": jnp.asarray(2.0), "late": jnp.asarray(0.5)}
     for problem, counts in ((pa, a), (pb, b)):
-        expected = pg.logpdf(pg.passes.marginalize(pg.passes.observe(change_point, counts=counts)))(
+        expected = pg.logpdf(marginalize(observe(change_point, counts=counts)))(
             t=t, num_steps=6, **position)
         assert float(problem.logdensity(position)) == pytest.approx(float(expected), rel=1e-6)
 
