@@ -280,6 +280,7 @@ class LiftedLayer(Layer):
     template_class: type[Template] = Template
     weight_names = ("kernel", "bias")
     needs_input = False  # weight shapes come from the module, not from an input's shape
+    own_samples = True  # networks are instances of the module's class (see Network.centered)
 
     def __init__(self, module: Any, prior: Any = None, *, kernel_prior: Any = None, bias_prior: Any = None,
                  priors: Mapping[str, Any] | None = None) -> None:

@@ -84,7 +84,13 @@ class Network:
         return self.weights if self.raw is None else self.raw
 
     def centered(self) -> "Network":
-        """The network with its actual weights only (drops the standardised weights of a non-centred layer)."""
+        """The network with its actual weights only (drops the standardised weights of a non-centred layer).
+
+        Layers whose samples are objects of their own (lifted flax / equinox modules,
+        ``own_samples = True``) give one of those.
+        """
+        if getattr(self.layer, "own_samples", False):
+            return self.layer.network(self.weights, name=self.name)
         return Network.tree_unflatten((self.layer, self.name, self._unbatched), (self.weights, None))
 
     # -- batching ----------------------------------------------------------------------------------

@@ -239,3 +239,22 @@ def test_modules_with_state_follow_train_and_eval_mode():
     nnx.update(reference, nnx.state(net, nnx.Param))
     np.testing.assert_allclose(net(X), reference(jnp.asarray(X)), rtol=1e-5, atol=1e-6)  # running statistics
     np.testing.assert_allclose(module.bn.mean.get_value(), stats_before)  # the user's module is untouched
+
+
+@pg.model
+def hierarchical(x):
+    s <~ dist.HalfNormal(1.0)
+    net <~ lift(BODY, dist.Normal(0.0, s))
+    logits = net(x)
+    y <~ dist.Categorical(logits=logits)
+    return y
+
+
+def test_reparameterized_lifted_layer_still_samples_module_instances():
+    noncentred = pg.Model(pg.passes.reparameterize(hierarchical))
+    draw = pg.sample_forward(noncentred, jax.random.key(9), X)
+    net, z = draw["net"], weights_of(draw["net_decentered"])  # z: the standardised weights (the node's value)
+    assert isinstance(net, MLP)
+    for path, value in weights_of(net).items():
+        np.testing.assert_allclose(value, draw["s"] * z[path], rtol=1e-5)
+    np.testing.assert_allclose(net(X), draw["logits"], rtol=1e-5, atol=1e-6)
