@@ -57,7 +57,15 @@ class TestToDot:
         g = pg.GraphBuilder("k")
         g.parameter("w", 0.5)
         param = g.build().graph
-        nodes = {**parse(pg.to_dot(graph))[0], **parse(pg.to_dot(param))[0]}
+        from ppgraph import dist
+        from ppgraph.ir import Graph, RandomVariable
+        from ppgraph.passes import marginalize
+
+        discrete = Graph(name="d", env={"dist": dist})
+        discrete.add(RandomVariable("zz", dist="dist.Bernoulli(0.5)"))
+        discrete.add(RandomVariable("yy", dist="dist.Normal(zz, 1.0)", observed="0.5"))
+        summed = marginalize(discrete)  # a Marginalized node
+        nodes = {**parse(pg.to_dot(graph))[0], **parse(pg.to_dot(param))[0], **parse(pg.to_dot(summed))[0]}
         looks = {}
         for name, attrs in nodes.items():
             cls = attrs["class"].split()[-1]
