@@ -412,7 +412,7 @@ def _describe_source(graph: Graph, name: str) -> str:
     if isinstance(node, Argument):
         return f"argument '{name}'"
     if isinstance(node, (RandomVariable, Layer)):
-        return f"the value of '{name}'"
+        return f"observed '{name}'"
     roots = [a for a in graph.order() if a in nx.ancestors(graph, name)
              and (isinstance(graph.nodes[a]["node"], Argument) or getattr(graph.nodes[a]["node"], "observed", None))]
     return f"'{name}' (computed from {', '.join(_describe_source(graph, r) for r in roots)})" if roots else f"'{name}'"

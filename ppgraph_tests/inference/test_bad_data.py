@@ -247,7 +247,7 @@ def test_observed_value_used_as_an_index(models):
         pg.sample(m.observed_index, 0, p, group=jnp.array([0, 2, 3]), y=jnp.zeros(3), **TINY)
     text = str(info.value)
     assert "node 'y'" in text and where(path, "y <~ dist.Normal(effect[group]") in text
-    assert "the value of 'group' has the value 3 at position 2" in text
+    assert "observed 'group' has the value 3 at position 2" in text
 
 
 # -- distribution parameters from data ------------------------------------------------------------
