@@ -7,9 +7,14 @@ mass matrix: the algorithm of ``blackjax.window_adaptation``) followed by the
 kept draws, in ONE ``jax.lax.scan``: the BlackJAX kernel is traced and compiled
 once for warmup and sampling together (``blackjax.window_adaptation`` runs its
 own scan, which doubles the compile time of NUTS).  Chains are vectorised with
-``jax.vmap`` and the whole run (warmup, sampling, mapping each draw back to
-constrained space) is one ``jax.jit`` call; draws are written into
-preallocated buffers, so warmup draws are not stored.
+``jax.vmap`` (and split over devices with ``jax.shard_map``,
+:mod:`ppgraph.inference.chains`); warmup, sampling and mapping each draw back to
+constrained space are one compiled step function, run in about 32 chunks of
+steps from the host, so the loop body makes no host callback and the progress
+bar moves between chunks.  Draws are written into preallocated buffers (warmup
+draws are not stored).  The data are arguments of the compiled functions,
+which are kept with the problem (:meth:`~ppgraph.inference.problem.Problem.cached`):
+a later call with data of the same shapes and the same settings reuses them.
 
 Examples
 --------
