@@ -65,6 +65,7 @@ from ..ir import Argument, Deterministic, Factor, Graph, Layer, Marginalized, Pa
 from ..ir.expr import ident
 from ..model import Model, as_model, weights_of
 from ..passes import compose, observe
+from ..passes.vectorize import user_names as vectorized_names
 
 __all__ = ["Problem", "prepare", "as_value", "user_name"]
 
@@ -303,6 +304,7 @@ class Problem:
             n for n in conditioned.order()
             if n in latent or isinstance(conditioned.nodes[n]["node"], Deterministic)
         )
+        self.names = vectorized_names(graph, self.names)  # members of merged nodes: the merged node
         self._argkw = {ident(k): v for k, v in args.items()}
         self.latents: tuple[str, ...] = tuple(value_inputs(graph))
         self.shapes = self._probe()

@@ -26,6 +26,7 @@ from typing import Any
 import jax
 
 from ..errors import ModelError
+from ..passes.vectorize import unstack
 from ..ir import Graph
 from ..keys import as_key
 from ..model import Model
@@ -35,6 +36,21 @@ from .hmc import get_kernel
 from .sgmcmc import with_options
 from .posterior import Posterior, SamplingWarning
 from .problem import prepare
+
+
+def _prepare_vectorized(model: Any, args: tuple, kwargs: dict, passes: tuple) -> Any:
+    """``prepare`` with ``vectorize`` before the evaluator's passes; ``None`` if the members are not scalars."""
+    from ..passes.vectorize import NotVectorizable
+
+    try:
+        return prepare(model, args, kwargs, passes=("vectorize", *passes))
+    except ModelError as err:
+        cause: BaseException | None = err
+        while cause is not None and not isinstance(cause, NotVectorizable):
+            cause = cause.__cause__ or cause.__context__
+        if cause is None:
+            raise
+        return None
 
 __all__ = ["sample"]
 
@@ -66,6 +82,7 @@ def sample(
     temperature: float = 1.0,
     thinning: int = 1,
     marginalize: bool = True,
+    vectorize: bool = True,
     devices: Any = None,
     **kwargs: Any,
 ) -> Posterior:
@@ -95,6 +112,10 @@ def sample(
         (BlackJAX's convention; a float, a schedule or ``None``: from the
         curvature), the tempered posterior ``p ** (1 / temperature)``, one draw
         kept every ``thinning`` steps.
+    vectorize
+        Merge repeated random variables into batched nodes and lift first-order
+        chains (:func:`ppgraph.passes.vectorize`) before sampling; the draws keep
+        every variable's own name.  ``False``: sample the graph as written.
     marginalize
         Sum unobserved discrete latent variables out of the density for the
         sampler, then draw them exactly from their conditional distribution for
@@ -134,7 +155,8 @@ def sample(
                              temperature=temperature, thinning=thinning)
     recovery = discrete.plan(model, args, kwargs) if marginalize else None
     passes = (*recovery.passes, *evaluator.passes) if recovery else tuple(evaluator.passes)
-    problem = prepare(model, args, kwargs, passes=passes)
+    problem = _prepare_vectorized(model, args, kwargs, passes) if vectorize and not recovery else None
+    problem = problem or prepare(model, args, kwargs, passes=passes)
     if recovery:
         recovery.attach(problem)
         if not problem.latents:  # only discrete latents: their posterior is drawn exactly, no sampler
@@ -147,7 +169,7 @@ def sample(
                          hint="leave devices=None, or give its run method a `devices` keyword")
     draws = evaluator.run(problem, run_key, initial, num_warmup=num_warmup, num_samples=num_samples,
                           progress=progress, **placement)
-    samples = draws.samples
+    samples = unstack(problem.graph, draws.samples)  # merged nodes' draws -> the members' names (host)
     if recovery:
         samples = recovery.recover(problem, samples, jax.random.fold_in(run_key, 1))
     post = Posterior(

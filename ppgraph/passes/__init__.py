@@ -20,6 +20,7 @@ from .marginalize import marginalize
 from .prune import prune
 from .reparam import LOC_SCALE_FAMILIES, REPARAMETERIZERS, register_reparameterizer, reparameterize
 from .unconstrained import to_unconstrained
+from .vectorize import vectorize
 
 __all__ = [
     "PASSES",
@@ -41,4 +42,5 @@ __all__ = [
     "prune",
     "marginalize",
     "bnn_to_trainable",
+    "vectorize",
 ]

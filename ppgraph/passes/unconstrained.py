@@ -105,7 +105,7 @@ def to_unconstrained(graph: Any) -> Graph:
                 node.name,
                 expr=f"{wrapped}.constrain({ident(twin)})",
                 location=node.location,
-                info=(("constrained_from", twin), ("prior", node.dist)),
+                info=tuple(sorted({**dict(node.info), "constrained_from": twin, "prior": node.dist}.items())),
             ),
         ]
 
