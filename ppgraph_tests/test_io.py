@@ -84,7 +84,7 @@ class TestRoundTrip:
     def test_random_models(self, tmp_path_factory, spec):
         model = spec.build()
         loaded = round_trip(model, tmp_path_factory.mktemp("rt"), targets=("sample_forward", "logpdf"))
-        assert_same_logpdf(model, loaded, jax.random.key(3))
+        assert_same_logpdf(model, loaded, jax.random.key(3), *spec.argument_values().values())
 
     def test_after_passes_with_data(self, tmp_path):
         y = np.linspace(-1.0, 1.0, 8).astype(np.float32)

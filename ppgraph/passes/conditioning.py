@@ -175,7 +175,11 @@ def do(graph: Any, **values: Any) -> Graph:
         # a layer keeps a network as it is (later expressions call it); plain weights get wrapped
         network = isinstance(node, Layer) and callable(value) and hasattr(value, "__ppgraph_weights__")
         env[const] = value if network else weights_of(value)
-        expr = f"{node.spec}.network({const})" if isinstance(node, Layer) and not network else const
+        spec = node.spec if isinstance(node, Layer) else None
+        wrapped = f".network({prev})"
+        if node.get_info("intervened") == "layer" and isinstance(node, Deterministic) and node.expr.endswith(wrapped):
+            spec = node.expr[: -len(wrapped)]  # a layer intervened on before: do() again keeps it a network
+        expr = f"{spec}.network({const})" if spec is not None and not network else const
         info = dict(node.info)
         info.setdefault("intervened", node.kind)
         info["do"] = const

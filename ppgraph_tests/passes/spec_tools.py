@@ -6,8 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ppgraph import dist
-from ppgraph_tests.strategies import FAMILIES, ModelSpec, _Direct
+from ppgraph_tests.strategies import FAMILIES, NUMPYRO_DIST, ModelSpec, _Direct
 
 __all__ = ["CONTINUOUS", "LOC_SCALE", "REAL_SUPPORT", "node_dist", "observed_subsets"]
 
@@ -22,14 +21,16 @@ REAL_SUPPORT = ("Normal", "StudentT", "Cauchy", "Laplace", "MultivariateNormal",
 def node_dist(spec: ModelSpec, name: str, values: dict[str, Any]) -> Any:
     """The NumPyro distribution of random variable ``name`` given the values of the other nodes."""
     F = _Direct()
-    env: dict[str, Any] = {}
+    env: dict[str, Any] = dict(spec.argument_values())
     for node in spec.nodes:
         if node.is_random:
-            d = spec._dist(node, env, dist, F)
+            d = spec._dist(node, env, NUMPYRO_DIST, F)
             if node.name == name:
                 return d
             env[node.name] = values[node.name]
-        else:
+        elif node.kind == "layer":
+            env[node.name] = values[node.name]
+        elif node.kind == "deterministic":
             env[node.name] = spec._det(node, env, F)
     raise KeyError(name)
 

@@ -49,16 +49,21 @@ class TestDescribe:
     @given(model_specs(max_random=6, family_names=PROPER))
     def test_random_models_against_samples(self, spec):
         model = spec.build()
-        describe_by_name = {r["name"]: r for r in pg.describe(model)}
+        data = spec.argument_values()
+        describe_by_name = {r["name"]: r for r in pg.describe(model, **data)}
         check_rows_match_graph(list(describe_by_name.values()), model.graph)
-        draws = pg.sample_forward(model, jax.random.key(1))
+        draws = pg.sample_forward(model, jax.random.key(1), **data)
+        for name, value in data.items():
+            assert describe_by_name[name]["shape"] == value.shape, name
         for name, value in draws.items():
             row = describe_by_name[name]
-            assert row["shape"] == jnp.shape(value), name  # static: the models have no arguments
+            if row["kind"] == "layer":
+                continue  # a network: no array shape
+            assert row["shape"] == jnp.shape(value), name
             if row["kind"] == "random":
                 assert row["batch_shape"] + row["event_shape"] == jnp.shape(value)
                 assert row["support"] is not None
-                check_support(row["support"], model.graph, name, draws)
+                check_support(row["support"], model.graph, name, {**data, **draws})
                 assert row["observed"] is False
 
     def test_eight_schools_with_and_without_data(self):
