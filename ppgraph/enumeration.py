@@ -27,6 +27,11 @@ Examples
 ...                                 jnp.log(0.5) + dist.Normal(2.0, 1.0).log_prob(y)))
 >>> bool(jnp.allclose(sum_out(block), by_hand))
 True
+>>> log_joint(block).shape      # the log density of each element at each value of z
+(2, 3)
+>>> from jax.scipy.special import logsumexp
+>>> bool(jnp.allclose(jnp.sum(logsumexp(log_joint(block), axis=0)), by_hand))
+True
 >>> draw(block, jax.random.key(0))["z"].tolist()
 [0, 1, 1]
 """
@@ -43,7 +48,7 @@ from jax.scipy.special import logsumexp
 from . import dist as pg_dist
 from .errors import ModelError
 
-__all__ = ["sum_out", "draw", "support_values", "MAX_ENUMERATION_BYTES"]
+__all__ = ["sum_out", "log_joint", "draw", "support_values", "MAX_ENUMERATION_BYTES"]
 
 MAX_ENUMERATION_BYTES = 2 * 1024**3
 """Largest array (bytes) the enumeration of one block may need before it is refused."""
@@ -296,6 +301,33 @@ def sum_out(fn: Callable[[Callable], dict[str, jax.Array]]) -> jax.Array:
         return logsumexp(alpha[-1])
     total, _ = _eliminate(en)
     return total
+
+
+def log_joint(fn: Callable[[Callable], dict[str, jax.Array]]) -> jax.Array:
+    """The block's log density at every value of its one discrete site: shape ``(K, *batch)``.
+
+    Axis 0 runs over the site's values; the other axes are its (padded) batch axes,
+    every other axis of the block's terms summed.  ``jnp.sum(logsumexp(log_joint(fn),
+    axis=0))`` is :func:`sum_out` of a block with one discrete variable.
+
+    Raises
+    ------
+    ModelError
+        The block has several discrete sites or a Markov chain (use :func:`sum_out`).
+    """
+    en = _enumerate(fn)
+    if len(en.sites) != 1 or en.chains:
+        raise ModelError(f"log_joint needs a block with one discrete variable that is not a Markov chain, got "
+                         f"{_names(en.sites)}", node=en.sites[0].name if en.sites else None,
+                         hint="use ppgraph.enumeration.sum_out")
+    total, kept = _eliminate(en)
+    site = en.sites[0]
+    if not kept:  # one value only
+        return jnp.reshape(total, (1,) * (1 + en.depth))
+    f = kept[0][1]
+    # terms that do not vary with the site (rare): added once, at the first batch element
+    rest = sum((jnp.sum(v) for _, v in en.factors if v.shape[0] == 1), jnp.zeros(()))
+    return f.at[(slice(None),) + (0,) * en.depth].add(rest)
 
 
 def draw(fn: Callable[[Callable], dict[str, jax.Array]], rng_key: Any) -> dict[str, jax.Array]:

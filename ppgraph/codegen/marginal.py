@@ -2,18 +2,21 @@
 
 A marginalised group of discrete latents becomes one nested function in the
 generated ``logpdf``, named after the group, whose ``site(name, dist)`` calls
-mark the discrete variables; one call of :func:`ppgraph.enumeration.sum_out`
-(bound to ``marginal`` in the graph's environment by the pass) enumerates them
-and sums them out exactly::
+mark the discrete variables; the runtime :mod:`ppgraph.enumeration` (bound to
+``marginal`` in the graph's environment by the pass) enumerates them and they
+are summed out exactly::
 
     def z_enumerated(site):
         z = site('z', dist.Categorical(w).expand([n]))
         mu = locs[z]
         y = y_observed
         return {'y': dist.Normal(mu, s).log_prob(y)}
-    lp += marginal.sum_out(z_enumerated)
+    z_logp = marginal.log_joint(z_enumerated)
+    lp += jnp.sum(jax.scipy.special.logsumexp(z_logp, axis=0))
 
-The ``recover`` target calls :func:`ppgraph.enumeration.draw` on the same
+(:func:`ppgraph.enumeration.log_joint`: the block's log density at every value of
+``z``, axis 0; groups of several variables and Markov chains call
+:func:`ppgraph.enumeration.sum_out` instead).  The ``recover`` target calls :func:`ppgraph.enumeration.draw` on the same
 nested functions: one exact draw of the discrete values given the others.
 """
 
@@ -61,6 +64,10 @@ def runtime_name(node: Marginalized) -> str:
 @rule("logpdf", Marginalized)
 def _marginalized_logpdf(node: Marginalized, ctx: Context) -> list[str]:
     fn, lines = block_function(node, ctx)
+    if node.get_info("enumeration") == "single":  # the logsumexp over the variable's values, in sight
+        joint = f"{ident(node.name)}_logp"
+        return ["\n".join(lines), f"{joint} = {runtime_name(node)}.log_joint({fn})",
+                ctx.add_term(node, f"{ctx.jnp}.sum({ctx.jax}.scipy.special.logsumexp({joint}, axis=0))")]
     return ["\n".join(lines), ctx.add_term(node, f"{runtime_name(node)}.sum_out({fn})")]
 
 

@@ -357,8 +357,12 @@ def marginalize(graph: Any, names: Iterable[str] | None = None) -> Graph:
                 _check_elementwise(node, dependent, tuple(group), graph)
         first = graph.nodes[group[0]]["node"]
         block = tuple(graph.nodes[n]["node"] for n in order)
+        cls = _dist_class(first, graph.env)
+        single = len(group) == 1 and support_kind(cls) == "finite" and cls.__name__ != "DiscreteMarkovChain"
+        mode = "single" if single else ("chain" if cls is not None and cls.__name__ == "DiscreteMarkovChain"
+                                        else "joint")
         merged = Marginalized(group[0], latents=tuple(group), block=block, location=first.location,
-                              info=(("runtime", env_name),))
+                              info=(("enumeration", mode), ("runtime", env_name)))
         work.remove_nodes_from(order)
         work.add_node(merged.name, node=merged)
         absorbed |= set(order)
