@@ -26,7 +26,7 @@ from typing import Any
 import jax
 
 from ..errors import ModelError
-from ..passes.vectorize import unstack
+from ..passes.vectorize import NotVectorizable, unstack
 from ..ir import Graph
 from ..keys import as_key
 from ..model import Model
@@ -37,20 +37,6 @@ from .sgmcmc import with_options
 from .posterior import Posterior, SamplingWarning
 from .problem import prepare
 
-
-def _prepare_vectorized(model: Any, args: tuple, kwargs: dict, passes: tuple) -> Any:
-    """``prepare`` with ``vectorize`` before the evaluator's passes; ``None`` if the members are not scalars."""
-    from ..passes.vectorize import NotVectorizable
-
-    try:
-        return prepare(model, args, kwargs, passes=("vectorize", *passes))
-    except ModelError as err:
-        cause: BaseException | None = err
-        while cause is not None and not isinstance(cause, NotVectorizable):
-            cause = cause.__cause__ or cause.__context__
-        if cause is None:
-            raise
-        return None
 
 __all__ = ["sample"]
 
@@ -66,6 +52,19 @@ def _takes_devices(evaluator: Any) -> bool:
         return "devices" in inspect.signature(evaluator.run).parameters
     except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
         return False
+
+
+def _prepare_vectorized(model: Any, args: tuple, kwargs: dict, passes: tuple) -> Any:
+    """``prepare`` with ``vectorize`` before the evaluator's passes; ``None`` when that fails.
+
+    Merged members that turn out not to be scalars (:class:`NotVectorizable`) or
+    any other error: the caller prepares the graph as written, whose errors name
+    the model's own variables rather than merged nodes.
+    """
+    try:
+        return prepare(model, args, kwargs, passes=("vectorize", *passes))
+    except (ModelError, NotVectorizable):
+        return None
 
 
 def sample(
@@ -156,13 +155,19 @@ def sample(
     recovery = discrete.plan(model, args, kwargs) if marginalize else None
     passes = (*recovery.passes, *evaluator.passes) if recovery else tuple(evaluator.passes)
     problem = _prepare_vectorized(model, args, kwargs, passes) if vectorize and not recovery else None
-    problem = problem or prepare(model, args, kwargs, passes=passes)
+    vectorized, problem = problem is not None, problem or prepare(model, args, kwargs, passes=passes)
     if recovery:
         recovery.attach(problem)
         if not problem.latents:  # only discrete latents: their posterior is drawn exactly, no sampler
             return recovery.exact_posterior(problem, as_key(rng_key), num_chains, num_samples)
     init_key, run_key = jax.random.split(as_key(rng_key))
-    initial = problem.initial_positions(init_key, num_chains)
+    try:
+        initial = problem.initial_positions(init_key, num_chains)
+    except ModelError:
+        if not vectorized:
+            raise
+        problem = prepare(model, args, kwargs, passes=passes)  # the error then names the model's own variable
+        initial = problem.initial_positions(init_key, num_chains)
     placement = {"devices": devices} if _takes_devices(evaluator) else {}
     if devices is not None and not placement:
         raise ModelError(f"the evaluator {getattr(evaluator, 'name', evaluator)!r} does not place chains on devices",

@@ -290,3 +290,12 @@ def test_linear_in_nodes():
     cost(200)
     small, large = min(cost(500) for _ in range(2)), min(cost(2000) for _ in range(2))
     assert large < 8 * small
+
+
+def test_errors_name_the_models_own_variables():
+    g, mu, s = _builder()
+    for i in range(4):
+        g.random(f"x{i}", dist.Normal, mu, mu * 0.0 - 1.0)  # a negative scale wherever mu is
+    with pytest.raises(pg.ModelError, match="'x0'") as info:
+        pg.sample(g.build(), 0, num_warmup=5, num_samples=5, num_chains=1, progress=False)
+    assert "x0_to_x3" not in str(info.value)
