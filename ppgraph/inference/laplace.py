@@ -18,6 +18,10 @@ Hessian of the log density at the mode:
     model's other latents, the rest of the weights fixed at the MAP
     (Kristiadi et al., 2020).
 
+Coordinates the log density does not depend on (an exactly zero row of the
+Hessian: e.g. the parameters of a partially stochastic network that ``pg.fit``
+trained and ``fit.model`` fixed) are left out and stay at their values.
+
 Draws (:meth:`Laplace.sample`) are mapped back to the model's variables:
 constrained values, networks as (batched) network objects, deterministic nodes
 computed.  :meth:`Laplace.posterior` wraps draws as a one-chain
@@ -386,10 +390,18 @@ def laplace(
     sub = lambda s: logdensity(x.at[idx].set(s))  # noqa: E731
     if hessian == "diag":
         precision = -_diag_hessian(logdensity, x)
+        active = np.asarray(precision != 0)
+        covered, precision = covered[active], precision[jnp.asarray(active)]
         _check_positive(problem, unravel, precision, covered, x)
     else:
         precision = -jax.jit(jax.hessian(sub))(x[idx])
         precision = (precision + precision.T) / 2
+        active = np.asarray(jnp.any(precision != 0, axis=1))
+        covered, precision = covered[active], precision[jnp.asarray(active)][:, jnp.asarray(active)]
+    if not covered.size:
+        raise ModelError("the log density does not depend on any of the coordinates to approximate",
+                         model=problem.model.name)
+    if hessian != "diag":
         if not bool(jnp.all(jnp.isfinite(jnp.linalg.cholesky(precision)))):
             eig = np.linalg.eigvalsh(np.asarray(precision))
             raise ModelError(

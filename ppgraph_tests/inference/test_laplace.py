@@ -215,3 +215,24 @@ class TestLiftedModules:
         nets = approx.sample(1, 3)["net"]
         assert isinstance(nets, Net) and isinstance(nets[0], Net)  # batched draws, indexed to one network
         assert nets[0](x).shape == (40, 1)
+
+        # partial stochasticity: the body trained by pg.fit and fixed in fit.model, the head Bayesian
+        @pg.model
+        def head_only(x):
+            net <~ lift(template, priors={"head/*": dist.Normal(0.0, 1.0)})
+            y <~ dist.Normal(net(x)[:, 0], NOISE)
+            return y
+
+        import optax
+
+        fitted = pg.fit(head_only, jax.random.key(0), x, y=y, optimizer=optax.adam(0.05), num_steps=200,
+                        progress=False)
+        approx = pg.laplace(fitted.model, 0, x, y=y, hessian="full")
+        assert approx.num_parameters == 5  # the fixed body is no coordinate of the Gaussian
+        body = fitted.params["net"].body
+        h = np.tanh(np.asarray(x) @ np.asarray(body.kernel[...]) + np.asarray(body.bias[...]))
+        features = np.concatenate([np.ones((len(h), 1)), h], axis=1).astype(np.float64)
+        np.testing.assert_allclose(np.asarray(approx.precision), features.T @ features / NOISE**2 + np.eye(5),
+                                   rtol=2e-3, atol=1e-3)
+        heads = approx.sample(2, 4)["net"]
+        np.testing.assert_allclose(np.asarray(heads[0].body.kernel[...]), np.asarray(body.kernel[...]))
