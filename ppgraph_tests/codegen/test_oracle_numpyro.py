@@ -47,7 +47,7 @@ def numpyro_logp(spec, sites: dict, observed: dict | None = None) -> float:
     return float(logp)
 
 
-@settings(max_examples=20, **SETTINGS)
+@settings(max_examples=15, **SETTINGS)
 @given(model_specs(min_random=1, max_random=10))
 def test_logpdf_equals_numpyro_log_density(spec):
     """Observed nodes observed with ``pg.passes.observe`` on ppgraph's side, given as ``obs=`` on NumPyro's."""
