@@ -82,6 +82,7 @@ __all__ = [
 INFO_KEY = "vectorized_of"
 _STACK = "_ppgraph_stack"
 _CHAIN = "_ppgraph_chain"
+_REAL = "_real"  # suffix of the helpers for real-valued members
 _SLOT = "_vz"
 _PREV = "_vz_prev"
 # node kinds whose expressions this pass can rewrite (slot name == field name)
@@ -190,6 +191,26 @@ class MarkovChain(pg_dist.Distribution):
 
 def _chain(name: str, init: Any, step: Callable[[Any], Any], length: int) -> MarkovChain:
     return MarkovChain(init, step, length, name=name)
+
+
+def _real(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` for members known to be real-valued: ``support_of`` reads ``.support`` (no unconstraining)."""
+
+    def real(name: str, *args: Any) -> Any:
+        d = fn(name, *args)
+        support = d.support
+        while isinstance(support, pg_dist.constraints.independent):
+            support = support.base_constraint
+        if support is not pg_dist.constraints.real:
+            raise _refuse(name, f"its members are not real-valued ({type(support).__name__})")
+        return d
+
+    real.support = pg_dist.constraints.real  # type: ignore[attr-defined]
+    real.__name__ = real.__qualname__ = f"{fn.__name__}_real"
+    return real
+
+
+_stack_real, _chain_real = _real(stack), _real(_chain)
 
 
 # -- the pass -------------------------------------------------------------------------------------
@@ -391,7 +412,10 @@ def _build(graph: Graph, plan: _Plan, groups: list[list[str]], chains: list[list
         slots = ", ".join(f"{_SLOT}{j}" for j in range(len(parents)))
         make = f"lambda {slots}: {template}" if parents else f"lambda: {template}"
         flag_src = "(" + "".join(f"{f}, " for f in flags) + ")"
-        source = f"{_STACK}({name!r}, {len(group)}, {make}, {flag_src}{''.join(', ' + a for a in args)})"
+        helper = _STACK + (_REAL if _real_support(graph.nodes[group[0]]["node"], graph) else "")
+        source = f"{helper}({name!r}, {len(group)}, {make}, {flag_src}{''.join(', ' + a for a in args)})"
+        if not any(flags):  # i.i.d. members of any shape: the member's own distribution, batched
+            source = f"{graph.nodes[group[0]]['node'].dist}.expand_by([{len(group)}])"
         merged_nodes[group[0]] = RandomVariable(name, dist=source, location=graph.nodes[group[0]]["node"].location,
                                                 info=((INFO_KEY, ",".join(group)),))
         removed.update(group)
@@ -403,11 +427,12 @@ def _build(graph: Graph, plan: _Plan, groups: list[list[str]], chains: list[list
         j = plan.candidate[chain[1]][1].index(prev)
         mapping = {f"{_SLOT}{k}": (_PREV if k == j else ident(p)) for k, p in enumerate(parents)}
         step = rename(template, mapping)
-        source = f"{_CHAIN}({name!r}, {head.dist}, lambda {_PREV}: {step}, {len(chain)})"
+        real = _real_support(head, graph) and _real_support(graph.nodes[chain[1]]["node"], graph)
+        source = f"{_CHAIN}{_REAL if real else ''}({name!r}, {head.dist}, lambda {_PREV}: {step}, {len(chain)})"
         merged_nodes[chain[0]] = RandomVariable(name, dist=source, location=head.location,
                                                 info=((INFO_KEY, ",".join(chain)),))
         removed.update(chain)
-    env[_STACK], env[_CHAIN] = stack, _chain
+    env[_STACK], env[_CHAIN], env[_STACK + _REAL], env[_CHAIN + _REAL] = stack, _chain, _stack_real, _chain_real
     new = Graph(**{k: v for k, v in graph.graph.items() if k != "env"}, env=dict(graph.env))
     for key, value in env.items():
         if key in new.env and new.env[key] is not value and not isinstance(value, np.ndarray):
@@ -425,6 +450,12 @@ def _build(graph: Graph, plan: _Plan, groups: list[list[str]], chains: list[list
     if not nx.is_directed_acyclic_graph(new):
         return None
     return validate(new)
+
+
+def _real_support(node: Node, graph: Graph) -> bool:
+    """Whether the node's distribution is known, without running it, to be real-valued."""
+    support = support_of(node, graph)
+    return support is pg_dist.constraints.real
 
 
 def _index_map(node: Node, graph: Graph, position: dict[str, tuple[str, int]]) -> dict[str, str]:
@@ -466,7 +497,7 @@ def vectorize(graph: Any, *, min_group: int = 4, min_chain: int = 4) -> Graph:
     >>> xs = [g.random(f"x{i}", dist.Normal, mu, 1.0) for i in range(3)]
     >>> v = vectorize(g.build().graph, min_group=2)
     >>> v.obj("x0_to_x2").dist
-    "_ppgraph_stack('x0_to_x2', 3, lambda _vz0: dist.Normal(_vz0, 1.0), (False, ), mu)"
+    'dist.Normal(mu, 1.0).expand_by([3])'
     """
     source = graph_of(graph)
     plan = _Plan(source, max(int(min_group), 2), max(int(min_chain), 2))
