@@ -393,9 +393,9 @@ class Problem:
                     f"'{shown}' is a discrete latent variable ({type(d).__name__}); gradient-based samplers "
                     "such as NUTS need continuous latent variables",
                     node=shown, model=graph.name, location=node.location,
-                    hint=f"observe it (pg.sample(..., {ident(shown)}=values)) or marginalise it out: sum its "
-                    "values out of the likelihood with jax.scipy.special.logsumexp and add the result "
-                    "with pg.factor",
+                    hint=f"observe it (pg.sample(..., {ident(shown)}=values)), or let pg.sample sum it out "
+                    "(marginalize=True, the default, for finite supports: see docs/discrete.md), or sum "
+                    "its values out by hand with jax.scipy.special.logsumexp and pg.factor",
                 )
             probed[name] = d
             return jnp.zeros(d.shape(), dtype=jnp.result_type(float))

@@ -75,10 +75,21 @@ def test_invalid_distribution_parameter_names_the_node():
     assert err.node == "y" and "dist.Normal(mu, scale)" in str(err) and "_ppgraph" not in str(err)
 
 
-def test_discrete_latent_variable():
-    err = _raises(pg.ModelError, "'k' is a discrete latent variable", M.discrete_latent, KEY, 0.3, y=0.5)
+def test_discrete_latent_variable_without_marginalisation():
+    err = _raises(pg.ModelError, "'k' is a discrete latent variable", M.discrete_latent, KEY, 0.3, y=0.5,
+                  marginalize=False)
     assert err.node == "k"
-    assert "observe it" in err.hint and "pg.factor" in err.hint
+    assert "observe it" in err.hint and "marginalize=True" in err.hint and "pg.factor" in err.hint
+
+
+def test_discrete_latent_variable_is_summed_out_by_default():
+    # y = 0.5 is equally likely under k = 0 and k = 1 (Normal(0, 1) vs Normal(1, 1)), so the
+    # exact posterior of k is its prior: P(k = 1 | y) = p = 0.3.
+    post = pg.sample(M.discrete_latent, KEY, 0.3, y=0.5, num_warmup=10, num_samples=4000, num_chains=2,
+                     progress=False)
+    k = jnp.asarray(post.samples["k"])
+    assert k.shape == (2, 4000)
+    assert abs(float(k.mean()) - 0.3) < 0.03
 
 
 def test_everything_observed():
