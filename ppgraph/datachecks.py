@@ -57,6 +57,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from .dist import support_is_discrete
 from .errors import ModelError, SupportError
 from .ir import Argument, Deterministic, Graph, Layer, Parameter, RandomVariable
 from .ir.expr import free_names, parse_expr, split_call, unparse
@@ -209,7 +210,7 @@ class _Data:
         def run(abstract_values: dict[str, Any]) -> Any:
             out = eval(code, self.namespace({**concrete, **abstract_values}))
             if draw:
-                return jnp.zeros(out.shape(), jnp.int32 if getattr(out.support, "is_discrete", False) else float)
+                return jnp.zeros(out.shape(), jnp.int32 if support_is_discrete(out.support) else float)
             return out
 
         import numpyro

@@ -49,6 +49,7 @@ __all__ = list(_nd.__all__) + [
     "biject_to",
     "is_distribution",
     "is_discrete",
+    "support_is_discrete",
     "DiscreteMarkovChain",
 ]
 
@@ -81,7 +82,7 @@ class Unconstrained(_nd.Distribution):
     def __init__(self, base: _nd.Distribution, *, validate_args: bool | None = None) -> None:
         if not isinstance(base, _nd.Distribution):
             raise TypeError(f"Unconstrained needs a distribution, got {type(base).__name__}")
-        if getattr(base.support, "is_discrete", False):
+        if support_is_discrete(base.support):
             raise TypeError(
                 f"{type(base).__name__} is discrete: it has no unconstrained form "
                 "(observe it, or marginalise it out with pg.factor)"
@@ -118,7 +119,22 @@ def is_distribution(obj: object) -> bool:
 
 def is_discrete(d: _nd.Distribution) -> bool:
     """Whether ``d`` has a discrete support."""
-    return bool(getattr(d.support, "is_discrete", False))
+    return support_is_discrete(d.support)
+
+
+def support_is_discrete(support: object) -> bool:
+    """Whether a support constraint is discrete; ``False`` where that is not known statically.
+
+    NumPyro's ``constraints.dependent`` (e.g. the support of ``ImproperUniform`` written
+    as a class attribute) raises ``NotImplementedError`` for ``is_discrete``.
+
+    >>> support_is_discrete(constraints.nonnegative_integer), support_is_discrete(constraints.dependent)
+    (True, False)
+    """
+    try:
+        return bool(getattr(support, "is_discrete", False))
+    except NotImplementedError:
+        return False
 
 
 class DiscreteMarkovChain(_nd.Distribution):

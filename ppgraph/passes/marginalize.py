@@ -123,7 +123,7 @@ def support_kind(cls: type | None) -> str | None:
     if issubclass(cls, pg_dist.DiscreteMarkovChain):
         return "finite"
     support = inspect.getattr_static(cls, "support", None)
-    if not getattr(support, "is_discrete", False):
+    if not pg_dist.support_is_discrete(support):
         return "continuous" if support is not None else None
     enumerable = inspect.getattr_static(cls, "has_enumerate_support", False)
     if enumerable is True:
