@@ -123,6 +123,9 @@ def observe(graph: Any, **values: Any) -> Graph:
     'y_observed'
     """
     graph = graph_of(graph)
+    blocks = _absorbing(graph, values)
+    if blocks:
+        return _observe_inside(graph, blocks, values)
     names = _check_names(graph, values, "observe", (RandomVariable, Layer))
     replacements: dict[str, list[Node]] = {}
     env: dict[str, Any] = {}
@@ -138,6 +141,35 @@ def observe(graph: Any, **values: Any) -> Graph:
         env[const] = weights_of(value)
         replacements[name] = [node.replace(observed=const)]
     return rebuild(graph, replacements, env=env, replace_env=True)
+
+
+def _absorbing(graph: Graph, values: dict[str, Any]) -> list[Node]:
+    """The ``Marginalized`` nodes whose block holds a node named by a key of ``values``."""
+    wanted = set(values)
+    found: dict[str, Node] = {}
+    for name, node in graph.nodes(data="node"):
+        inside = getattr(node, "block", None)
+        if node.kind != "marginalized" or not inside:
+            continue
+        if any(b.name in wanted or ident(b.name) in wanted for b in inside):
+            found[name] = node
+    return list(found.values())
+
+
+def _observe_inside(graph: Graph, blocks: list[Node], values: dict[str, Any]) -> Graph:
+    """Observe nodes summed out by ``marginalize``: expand their blocks, observe, sum out again.
+
+    The result equals observing before marginalising: the block's nodes come back as
+    they were written, the values are bound, and the block's latents that are still
+    latent are summed out again.
+    """
+    from .marginalize import marginalize
+
+    expanded = rebuild(graph, {m.name: list(m.block) for m in blocks})
+    conditioned = observe(expanded, **values)
+    keys = set(values) | {ident(k) for k in values}
+    still = [n for m in blocks for n in m.latents if n not in keys and ident(n) not in keys]
+    return marginalize(conditioned, names=still) if still else conditioned
 
 
 @register_pass("do")

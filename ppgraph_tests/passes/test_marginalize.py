@@ -110,7 +110,7 @@ def test_marginal_density_equals_brute_force_enumeration(case):
 @SETTINGS
 @given(discrete_models())
 def test_pure_idempotent_and_commutes_with_observe(case):
-    graph, values, y, _ = case
+    graph, values, y, latents = case
     observed = observe(graph, y=y)
     before = snapshot(observed)
     once = marginalize(observed)
@@ -120,6 +120,19 @@ def test_pure_idempotent_and_commutes_with_observe(case):
     a = marginalize(observe(observed, m=values["m"]))
     b = observe(once, m=values["m"])
     assert float(pg.logpdf(a)()) == pytest.approx(float(pg.logpdf(b)()), rel=1e-6)
+    # a node summed out with the latents (the observed child) observed again with new data, and a
+    # discrete latent observed after marginalising: the same density as observing first
+    y2 = y * -0.5 + 1.0
+    before = snapshot(once)
+    again = observe(once, y=y2)
+    assert_unchanged(once, before)
+    direct = marginalize(observe(graph, y=y2))
+    assert float(pg.logpdf(again)(**values)) == pytest.approx(float(pg.logpdf(direct)(**values)), rel=1e-5)
+    name, k, size = latents[0]
+    z = jnp.asarray(np.arange(size) % k if size else 1 % k, dtype=jnp.int32)
+    late = observe(once, **{name: z})
+    early = marginalize(observe(observed, **{name: z}))
+    assert float(pg.logpdf(late)(**values)) == pytest.approx(float(pg.logpdf(early)(**values)), rel=1e-5)
 
 
 # -- models of the docs, against NumPyro's enumeration and by-hand sums ----------------------------------
