@@ -54,6 +54,31 @@ def _takes_devices(evaluator: Any) -> bool:
         return False
 
 
+REPARAM_MODES = (None, "noncentered")
+
+
+def _reparam_passes(reparam: str | None) -> tuple[str, ...]:
+    """The passes of a ``reparam=`` mode (``None``: the model as written)."""
+    if reparam is None:
+        return ()
+    if reparam == "noncentered":
+        return ("reparameterize",)
+    if reparam == "auto":
+        raise ModelError(
+            "reparam='auto' (choosing centred or non-centred per variable) is not available yet",
+            hint="use reparam=None (the model as written) or reparam='noncentered' (every loc-scale latent "
+            "non-centred); ppgraph.passes.reparameterize(graph, names=[...]) non-centres chosen variables",
+        )
+    raise ModelError(f"unknown reparam mode {reparam!r}", hint="use None or 'noncentered'")
+
+
+def _reparam_info(reparam: str | None, graph: Any) -> dict[str, Any]:
+    """``post.info["reparam"]``: the mode and the variables that were non-centred."""
+    noncentered = sorted({node.get_info("decentered_of") for _, node in graph.nodes(data="node")
+                          if node.get_info("decentered_of")})
+    return {"mode": reparam, "noncentered": noncentered}
+
+
 def _prepare_vectorized(model: Any, args: tuple, kwargs: dict, passes: tuple) -> Any:
     """``prepare`` with ``vectorize`` before the evaluator's passes; ``None`` when that fails.
 
@@ -83,6 +108,7 @@ def sample(
     marginalize: bool = True,
     vectorize: bool = True,
     devices: Any = None,
+    reparam: str | None = None,
     **kwargs: Any,
 ) -> Posterior:
     """Draw from the posterior of ``model`` given observed values.
@@ -126,6 +152,12 @@ def sample(
         with ``vmap`` on each device; with ``jax.distributed.initialize``, over
         every host, see ``docs/scaling.md``); an ``int`` n uses the first n; or
         a list of ``jax.Device``.  ``post.info["devices"]`` lists those used.
+    reparam
+        ``None`` (default): the model as written; ``"noncentered"``: every
+        loc-scale latent non-centred (:func:`ppgraph.passes.reparameterize`; the
+        draws keep the variables' names; vectorisation is then skipped).
+        ``post.info["reparam"]`` reports the mode and the non-centred variables.
+        ``"auto"`` (a choice per variable) is not available yet: a ``ModelError``.
 
     The compiled sampler takes the data, observed values and array arguments
     as inputs and is cached (:func:`ppgraph.clear_cache`): a second call with
@@ -152,8 +184,11 @@ def sample(
     num_chains = _count(num_chains, "num_chains", 1)
     evaluator = with_options(get_kernel(kernel), batch_size=batch_size, step_size=step_size,
                              temperature=temperature, thinning=thinning)
+    reparam_passes = _reparam_passes(reparam)
+    vectorize = vectorize and not reparam_passes  # merged nodes are not non-centred: one or the other
     recovery = discrete.plan(model, args, kwargs) if marginalize else None
     passes = (*recovery.passes, *evaluator.passes) if recovery else tuple(evaluator.passes)
+    passes = (*reparam_passes, *passes)
     problem = _prepare_vectorized(model, args, kwargs, passes) if vectorize and not recovery else None
     vectorized, problem = problem is not None, problem or prepare(model, args, kwargs, passes=passes)
     if recovery:
@@ -184,7 +219,7 @@ def sample(
         args=problem.args,
         observed=problem.observed,
         kernel=getattr(evaluator, "name", type(evaluator).__name__),
-        info={"devices": [jax.devices()[0]], **draws.info},
+        info={"devices": [jax.devices()[0]], **draws.info, "reparam": _reparam_info(reparam, problem.graph)},
     )
     for message in post.warnings():
         warnings.warn(message, SamplingWarning, stacklevel=2)

@@ -197,3 +197,34 @@ def test_bayesian_network_weights_are_sampled():
     pred = pg.sample_predictive(M.tiny_bnn, jax.random.key(2), post)
     np.testing.assert_allclose(pred["mu"], post.samples["mu"], rtol=1e-4, atol=1e-5)
     assert pred["y"].shape == (2, 20, 10)
+
+
+SCHOOLS_SIGMA = jnp.array([15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0])
+SCHOOLS_Y = jnp.array([28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0])
+
+
+# -- reparam= --------------------------------------------------------------------------------------
+def test_reparam_noncentered_keeps_the_posterior_and_reports_the_choice():
+    # centred eight schools: non-centring changes the sampler's geometry, not the posterior
+    model = M.eight_schools_centred
+
+    kw = dict(sigma=SCHOOLS_SIGMA, y=SCHOOLS_Y, num_warmup=400, num_samples=400, num_chains=2, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = pg.sample(model, 0, **kw)
+        nc = pg.sample(model, 0, reparam="noncentered", **kw)
+    assert plain.info["reparam"] == {"mode": None, "noncentered": []}
+    assert nc.info["reparam"] == {"mode": "noncentered", "noncentered": ["mu", "theta"]}  # every Normal latent
+    assert nc.samples["theta"].shape == (2, 400, 8)
+    # reference (posteriordb eight_schools): E[mu] = 4.4, sd 3.3
+    assert abs(float(nc.samples["mu"].mean()) - 4.4) < 1.0
+
+
+def test_reparam_modes_refused_with_a_hint():
+    model = M.eight_schools_centred
+
+    with pytest.raises(pg.ModelError, match="reparam='auto'.*not available") as info:
+        pg.sample(model, 0, sigma=SCHOOLS_SIGMA, y=SCHOOLS_Y, reparam="auto", progress=False)
+    assert "noncentered" in info.value.hint
+    with pytest.raises(pg.ModelError, match="unknown reparam mode 'sideways'"):
+        pg.sample(model, 0, sigma=SCHOOLS_SIGMA, y=SCHOOLS_Y, reparam="sideways", progress=False)
