@@ -119,6 +119,7 @@ def _nuts(settings: Settings, model: pg.Model, data: dict[str, Any]) -> dict[str
     names = ["w0", "b0", "w1", "b1"]
 
     def run_pg(seed: int) -> dict[str, Any]:
+        pg.clear_cache()  # compile included, as NumPyro's run: no reuse of an earlier seed's program
         with warnings.catch_warnings():  # divergences are counted in the table
             warnings.simplefilter("ignore")
             t0, c0 = time.perf_counter(), time.process_time()

@@ -123,6 +123,7 @@ CASES: dict[str, Callable[..., Case]] = {"mixture": mixture_case, "hmm": hmm_cas
 # -- runners ----------------------------------------------------------------------------------------------
 def run_ppgraph(case: Case, settings: Settings, seed: int) -> dict[str, Any]:
     """``pg.sample`` end to end, the recovery of the discrete values included."""
+    pg.clear_cache()  # compile included, as NumPyro's run: no reuse of an earlier seed's program
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0, c0 = time.perf_counter(), time.process_time()

@@ -51,6 +51,7 @@ def run_ppgraph(case: Case, settings: Settings, seed: int) -> dict[str, Any]:
     """``pg.sample`` end to end."""
     import ppgraph as pg
 
+    pg.clear_cache()  # end to end means compile included: no reuse of an earlier seed's program
     with warnings.catch_warnings():  # divergences are counted in the table; r_hat is not the question here
         warnings.simplefilter("ignore")
         t0, c0 = time.perf_counter(), time.process_time()

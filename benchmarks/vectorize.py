@@ -72,6 +72,7 @@ def _timed(fn: Any) -> tuple[float, float, Any]:
 
 def _ppgraph(kind: str, n: int, warmup: int, seed: int) -> dict[str, Any]:
     builder = BUILDERS[kind](n)  # adding the nodes is the user's loop: not timed
+    pg.clear_cache()  # compile included, as NumPyro's run: no reuse of an earlier seed's program
 
     def go() -> Any:
         model = builder.build()
