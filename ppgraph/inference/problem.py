@@ -404,6 +404,12 @@ class Problem:
             _check_observed(graph, name, d, value, self._latent_dependent(name))
             return value
 
+        layers: dict[str, Any] = {}
+
+        def check_layer(layer: Any, name: str, model: str, location: str | None = None) -> Any:
+            layers[name] = layer
+            return _check_layer(layer, name, model, location)
+
         replacements = {}
         for name in graph.nodes:
             node = graph.nodes[name]["node"]
@@ -418,7 +424,7 @@ class Problem:
                 replacements[name] = [Layer(name, spec=spec, input=node.input, location=node.location, info=node.info)]
         from ..passes import rebuild
 
-        probe_graph = rebuild(graph, replacements, env={_PROBE: probe, _CHECK: check, _CHECK_LAYER: _check_layer})
+        probe_graph = rebuild(graph, replacements, env={_PROBE: probe, _CHECK: check, _CHECK_LAYER: check_layer})
         fn = generate(probe_graph, "sample", label="probe", takes_key=True)
         try:
             values = call_mapped(fn, jax.random.key(0), **self._argkw)
@@ -429,7 +435,10 @@ class Problem:
             raise node_error(graph, err.node, cause, "logpdf") from cause
         shapes = {}
         for name in self.latents:
-            leaf = weights_of(values[name])
+            layer = layers.get(name)
+            # a layer with parameters fixed after pg.fit: only those with a prior are sampled
+            fixed = getattr(layer, "fixed_values", None)
+            leaf = layer.canonical(values[name]) if fixed else weights_of(values[name])
             shapes[name] = jax.tree.map(lambda v: jax.ShapeDtypeStruct(jnp.shape(v), jnp.result_type(v)), leaf)
         return shapes
 

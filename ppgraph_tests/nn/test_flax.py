@@ -168,6 +168,11 @@ def test_fit_trains_the_body_then_sample_runs_nuts_on_the_head_with_the_body_fix
     np.testing.assert_allclose(module.linear1.kernel.get_value(), trained.linear1.kernel.get_value())
     head = sum(stats.norm(0.0, 1.0).logpdf(v).sum() for p, v in _leaves(module) if p.startswith("head/"))
     np.testing.assert_allclose(pg.logpdf(model)(X, net=module, y=Y), head + _likelihood(module, X, Y), rtol=2e-5)
+    # only the Bayesian head is a sampler coordinate: the fixed body has no density to sample
+    from ppgraph.inference.problem import prepare
+
+    problem = prepare(model, (X,), {"y": Y}, passes=("to_unconstrained",))
+    assert sorted(problem.shapes["net"]) == ["head/bias", "head/kernel"]
     post = pg.sample(model, jax.random.key(1), X, y=Y, num_warmup=40, num_samples=15, num_chains=1, progress=False)
     nets = post.samples["net"]
     assert isinstance(nets, MLP) and nets.batch_shape == (1, 15)
