@@ -26,10 +26,9 @@ SECTION_TITLES = {
     "import": "5. Import time (issue 10)",
     "indexed": "6. Indexed data: vectorised chains and repeat calls (issue 10)",
     "vectorize": "7. 10,000-node graphs (issue 10)",
-    "reparam": "8. Automatic reparameterisation and adaptation (issue 10)",
-    "discrete": "9. Discrete latent variables, marginalised (issue 9)",
-    "lifted": "10. Lifted flax / equinox modules (issue 11)",
-    "sgmcmc": "11. SGMCMC on networks (issue 11)",
+    "discrete": "8. Discrete latent variables, marginalised (issue 9)",
+    "lifted": "9. Lifted flax / equinox modules (issue 11)",
+    "sgmcmc": "10. SGMCMC on networks (issue 11)",
 }
 
 
