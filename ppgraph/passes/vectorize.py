@@ -500,6 +500,16 @@ def vectorize(graph: Any, *, min_group: int = 4, min_chain: int = 4) -> Graph:
     'dist.Normal(mu, 1.0).expand_by([3])'
     """
     source = graph_of(graph)
+    out = _vectorize_once(source, min_group, min_chain)
+    # to a fixed point: a merge can make other nodes identical siblings (their parents merged),
+    # so one sweep is not always idempotent; merged nodes are never merged again, so this ends
+    while out.number_of_nodes() < source.number_of_nodes():
+        source, out = out, _vectorize_once(out, min_group, min_chain)
+    return out
+
+
+def _vectorize_once(source: Graph, min_group: int, min_chain: int) -> Graph:
+    """One sweep of :func:`vectorize`: the groups and chains of ``source`` merged."""
     plan = _Plan(source, max(int(min_group), 2), max(int(min_chain), 2))
     groups = plan.siblings()
     grouped = {m for g in groups for m in g}
