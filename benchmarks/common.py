@@ -41,6 +41,7 @@ __all__ = [
     "spread",
     "summarize_runs",
     "comparison",
+    "section_main",
 ]
 
 
@@ -312,3 +313,26 @@ def comparison(benchmark: str, metric: str, ppgraph: Sequence[float], reference:
     else:
         out["met"] = bool(rs["median"] >= target) if higher_is_better else bool(rs["median"] <= target)
     return out
+
+
+def section_main(prog: str, doc: str, run: Callable[[Settings], dict[str, Any]],
+                 argv: list[str] | None = None) -> dict[str, Any]:
+    """The stand-alone entry point of a section module (``python -m benchmarks.<name> [--quick] [--out F]``).
+
+    Runs ``run(QUICK or FULL)``, prints each comparison row and optionally writes the
+    results as JSON; the report itself comes from ``python -m benchmarks.run``.
+    """
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
+    parser.add_argument("--out", help="write the results as JSON here")
+    args = parser.parse_args(argv)
+    results = run(QUICK if args.quick else FULL)
+    for row in results["rows"]:
+        print(f"{row['benchmark']}: ratio {row['ratio']:.3f} (range {row['ratio_range']}), met={row['met']}")
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(results, fh, indent=2, default=float)
+    return results

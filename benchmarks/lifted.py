@@ -20,8 +20,6 @@ Run:  python -m benchmarks.lifted [--quick]
 
 from __future__ import annotations
 
-import argparse
-import json
 from typing import Any, Callable
 
 import jax
@@ -32,7 +30,7 @@ from jax.scipy import stats
 import ppgraph as pg
 from ppgraph import dist
 
-from .common import FULL, QUICK, Settings, comparison, time_interleaved
+from .common import Settings, comparison, section_main, time_interleaved
 
 __all__ = ["run", "TARGET"]
 
@@ -167,17 +165,8 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.lifted", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
-    parser.add_argument("--out", help="write the results as JSON here")
-    args = parser.parse_args(argv)
-    results = run(QUICK if args.quick else FULL)
-    for row in results["rows"]:
-        print(f"{row['benchmark']}: ratio {row['ratio']:.3f} (range {row['ratio_range']}), met={row['met']}")
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(results, fh, indent=2, default=float)
-    return results
+    """``python -m benchmarks.lifted [--quick] [--out FILE]``."""
+    return section_main("python -m benchmarks.lifted", __doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ Run:  python -m benchmarks.sgmcmc [--quick]
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 import warnings
 from typing import Any
@@ -37,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy import stats
 
-from .common import FULL, QUICK, Settings, block, comparison
+from .common import Settings, block, comparison, section_main
 
 __all__ = ["run", "TARGET_SPEED", "TARGET_ACCURACY"]
 
@@ -207,17 +205,8 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sgmcmc", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke test, not a measurement")
-    parser.add_argument("--out", help="write the results as JSON here")
-    args = parser.parse_args(argv)
-    results = run(QUICK if args.quick else FULL)
-    for row in results["rows"]:
-        print(f"{row['benchmark']}: ratio {row['ratio']:.3f} (range {row['ratio_range']}), met={row['met']}")
-    if args.out:
-        with open(args.out, "w") as fh:
-            json.dump(results, fh, indent=2, default=float)
-    return results
+    """``python -m benchmarks.sgmcmc [--quick] [--out FILE]``."""
+    return section_main("python -m benchmarks.sgmcmc", __doc__, run, argv)
 
 
 if __name__ == "__main__":
