@@ -51,11 +51,12 @@ def _dot_program(request) -> None:
 HEADER = "import jax\nimport jax.numpy as jnp\nimport ppgraph as pg\nfrom ppgraph import dist\n"
 
 
-def line_of(path: str | Path, snippet: str, *, after: str | None = None) -> int:
+def line_of(path: str | Path, snippet: str, *, after: str | None = None, unique: bool = False) -> int:
     r"""1-based number of the first line of ``path`` containing ``snippet``.
 
     With ``after``, the search starts below the first line containing ``after``
     (e.g. ``after="def my_model("`` when several models share a statement).
+    With ``unique``, ``snippet`` must occur on exactly one line of the searched part.
 
     Examples
     --------
@@ -64,6 +65,9 @@ def line_of(path: str | Path, snippet: str, *, after: str | None = None) -> int:
     ...     _ = f.write("def a():\n    x = 1\ndef b():\n    x = 1\n")
     >>> line_of(f.name, "x = 1"), line_of(f.name, "x = 1", after="def b(")
     (2, 4)
+    >>> line_of(f.name, "x = 1", unique=True)
+    Traceback (most recent call last):
+    AssertionError: 'x = 1' is on several lines of ...: [2, 4]
     """
     lines = Path(path).read_text().splitlines()
     start = 0
@@ -72,9 +76,11 @@ def line_of(path: str | Path, snippet: str, *, after: str | None = None) -> int:
         if start is None:
             raise AssertionError(f"{after!r} not in {path}")
         start += 1
-    for number, line in enumerate(lines[start:], start=start + 1):
-        if snippet in line:
-            return number
+    found = [number for number, line in enumerate(lines[start:], start=start + 1) if snippet in line]
+    if unique and len(found) > 1:
+        raise AssertionError(f"{snippet!r} is on several lines of {path}: {found}")
+    if found:
+        return found[0]
     raise AssertionError(f"{snippet!r} not in {path}" + (f" below {after!r}" if after else ""))
 
 

@@ -26,20 +26,6 @@ def check(err: pg.ModelError, path: Path, *, model: str, node: str, line_text: s
         assert word in text, (word, text)
 
 
-@pytest.fixture
-def bad(write_models, tmp_path):
-    """``bad(source) -> (error, path)``: ``source`` must fail to parse."""
-
-    def run(source: str) -> tuple[pg.ModelError, Path]:
-        before = set(tmp_path.glob("models_*.py"))
-        with pytest.raises(pg.ModelError) as info:
-            write_models(source)
-        (path,) = set(tmp_path.glob("models_*.py")) - before
-        return info.value, path
-
-    return run
-
-
 def test_python_if(bad):
     err, path = bad('''
         @pg.model

@@ -12,33 +12,13 @@ from pathlib import Path
 import pytest
 
 import ppgraph as pg
-
-
-def line_of(path: Path, needle: str) -> int:
-    """1-based number of the only line of ``path`` that contains ``needle``."""
-    found = [n for n, line in enumerate(path.read_text().splitlines(), start=1) if needle in line]
-    assert len(found) == 1, (needle, found)
-    return found[0]
-
-
-@pytest.fixture
-def bad(write_models, tmp_path):
-    """``bad(source) -> (error, path)``: applying ``@pg.model`` in ``source`` must fail."""
-
-    def run(source: str) -> tuple[pg.ModelError, Path]:
-        before = set(tmp_path.glob("models_*.py"))
-        with pytest.raises(pg.ModelError) as info:
-            write_models(source)
-        (path,) = set(tmp_path.glob("models_*.py")) - before
-        return info.value, path
-
-    return run
+from ppgraph_tests.conftest import line_of
 
 
 def check(err: pg.ModelError, path: Path, *, model: str, node: str, line_text: str, words: tuple[str, ...]) -> None:
     text = str(err)
     assert f"model '{model}'" in text and f"node '{node}'" in text
-    assert f"({path.name}:{line_of(path, line_text)})" in text, text
+    assert f"({path.name}:{line_of(path, line_text, unique=True)})" in text, text
     assert "Hint:" in text
     for word in words:
         assert word in text, (word, text)
