@@ -3,7 +3,9 @@
 Both apply ``to_unconstrained`` and run, per chain, Stan's window adaptation
 built from BlackJAX's parts (``build_schedule``, ``dual_averaging_adaptation``
 for the step size, ``mass_matrix_adaptation`` for a diagonal or dense inverse
-mass matrix: the algorithm of ``blackjax.window_adaptation``) followed by the
+mass matrix: the algorithm of ``blackjax.window_adaptation``) or, with
+``adaptation="fisher"``, nutpie's adaptation of a diagonal mass matrix from draws
+and gradients (:mod:`ppgraph.inference.adaptation`), followed by the
 kept draws, in ONE ``jax.lax.scan``: the BlackJAX kernel is traced and compiled
 once for warmup and sampling together (``blackjax.window_adaptation`` runs its
 own scan, which doubles the compile time of NUTS).  Chains are vectorised with
@@ -27,7 +29,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import blackjax
@@ -40,6 +42,7 @@ from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ModelError
+from .adaptation import ADAPTATIONS, fisher_adaptation, fisher_schedule
 from .chains import ChainProgram, chain_devices, gather
 from .evaluator import Draws
 from .problem import Problem
@@ -56,7 +59,24 @@ class _BlackJAXHMC:
     dense_mass: bool = False
     initial_step_size: float = 1.0
     passes: tuple = ("to_unconstrained",)
+    adaptation: str = field(default="window", kw_only=True)  # keyword-only: the positional order stays
     name = "hmc-family"
+
+    def __post_init__(self) -> None:
+        self._check_adaptation()
+
+    def _check_adaptation(self) -> None:
+        if self.adaptation not in ADAPTATIONS:
+            raise ModelError(
+                f"unknown adaptation {self.adaptation!r} of {type(self).__name__}",
+                hint=f"use one of {', '.join(repr(a) for a in ADAPTATIONS)} (see docs/evaluators.md)",
+            )
+        if self.adaptation == "fisher" and self.dense_mass:
+            raise ModelError(
+                f"adaptation='fisher' adapts a diagonal mass matrix; {type(self).__name__}(dense_mass=True) "
+                "asks for a dense one",
+                hint="use dense_mass=False with adaptation='fisher', or adaptation='window' for a dense matrix",
+            )
 
     def _algorithm(self) -> tuple[Any, dict[str, Any]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -121,9 +141,10 @@ class _BlackJAXHMC:
         logdensity_at, constrain_at = problem.logdensity_at, problem.constrain_at
         total = num_warmup + num_samples
         chunk = -(-total // _CHUNKS)
-        schedule = _schedule(num_warmup, total)
+        fisher = self.adaptation == "fisher"
+        schedule = _schedule(num_warmup, total, fisher_schedule if fisher else build_schedule)
         da_init, da_update, da_final = dual_averaging_adaptation(self.target_accept)
-        mm_init, mm_update, mm_final = mass_matrix_adaptation(not self.dense_mass)
+        mm_init, mm_update, mm_final = fisher_adaptation() if fisher else mass_matrix_adaptation(not self.dense_mass)
         dtype = jnp.result_type(float)
 
         def record(state: Any, info: Any, step_size: Any, data: Any) -> tuple[dict, dict]:
@@ -133,7 +154,8 @@ class _BlackJAXHMC:
             state = algorithm.init(position, lambda p: logdensity_at(p, data))
             dim = ravel_pytree(position)[0].size
             step_size = jnp.asarray(self.initial_step_size, dtype)
-            adapt = (da_init(step_size), mm_init(dim), step_size, mm_init(dim).inverse_mass_matrix)
+            mm = mm_init(position, state.logdensity_grad) if fisher else mm_init(dim)
+            adapt = (da_init(step_size), mm, step_size, mm.inverse_mass_matrix)
             draw, stats = record(state, None, step_size, data)
             buffers = jax.tree.map(lambda v: jnp.zeros((num_samples, *jnp.shape(v)), jnp.result_type(v)),
                                    (draw, stats))
@@ -158,6 +180,21 @@ class _BlackJAXHMC:
             step_size = jnp.where(last, jnp.exp(ss.log_step_size_avg), step_size).astype(dtype)
             return ss, mm, step_size, imm
 
+        def fisher_step(adapt: tuple, slow: Any, switch: Any, last: Any, state: Any, moved: Any,
+                        acceptance: Any) -> tuple:
+            # nutpie: the metric follows every draw (adaptation.py); the step size adapts throughout and
+            # restarts once, when the metric first leaves its gradient initialisation
+            ss, mm, step_size, imm = adapt
+            ss = da_update(ss, acceptance)
+            before = mm.num_estimates
+            mm = jax.lax.cond(slow, lambda m: mm_update(m, state.position, state.logdensity_grad, moved),
+                              lambda m: m, mm)
+            mm = jax.lax.cond(slow & switch, mm_final, lambda m: m, mm)
+            restart = (before == 0) & (mm.num_estimates > 0)
+            ss = jax.lax.cond(restart, lambda s: da_init(jnp.exp(s.log_step_size).astype(dtype)), lambda s: s, ss)
+            step_size = jnp.where(last, jnp.exp(ss.log_step_size_avg), jnp.exp(ss.log_step_size)).astype(dtype)
+            return ss, mm, step_size, mm.inverse_mass_matrix
+
         def advance(carry: tuple, key: Any, data: dict[str, Any], first: Any) -> tuple:
             logdensity = lambda p: logdensity_at(p, data)  # noqa: E731
 
@@ -165,14 +202,16 @@ class _BlackJAXHMC:
                 state, adapt, buffers, i = carry
                 slow, window_end = schedule[i, 0], schedule[i, 1]
                 step_size, imm = adapt[2], adapt[3]
+                previous = state.position
                 state, info = kernel(key[i], state, logdensity, step_size, imm, **extra)
-                adapt = jax.lax.cond(
-                    i < num_warmup,
-                    lambda a: adapt_step(a, slow == 1, window_end == 1, i == num_warmup - 1, state.position,
-                                         info.acceptance_rate),
-                    lambda a: a,
-                    adapt,
-                )
+                if fisher:  # draws that did not move are not added to the estimators (nutpie)
+                    moved = jnp.any(ravel_pytree(state.position)[0] != ravel_pytree(previous)[0])
+                    warm = lambda a: fisher_step(a, slow == 1, window_end == 1, i == num_warmup - 1, state,  # noqa: E731
+                                                 moved, info.acceptance_rate)
+                else:
+                    warm = lambda a: adapt_step(a, slow == 1, window_end == 1, i == num_warmup - 1,  # noqa: E731
+                                                state.position, info.acceptance_rate)
+                adapt = jax.lax.cond(i < num_warmup, warm, lambda a: a, adapt)
                 draw = record(state, info, step_size, data)
                 j = jnp.maximum(i - num_warmup, 0)
                 buffers = jax.tree.map(lambda b, v: jax.lax.dynamic_update_index_in_dim(b, jnp.asarray(v, b.dtype), j, 0),
@@ -217,6 +256,17 @@ class NUTS(_BlackJAXHMC):
         Adapt a dense (instead of diagonal) inverse mass matrix.
     initial_step_size
         Where the step-size adaptation starts.
+    adaptation
+        How the warmup adapts the mass matrix: ``"window"`` (Stan's windows, the
+        variance of the draws; diagonal or dense) or ``"fisher"`` (nutpie's: the
+        diagonal ``sqrt(Var[draws] / Var[gradients])``, initialised from the first
+        gradient and updated after every warmup draw; diagonal only, see
+        :mod:`ppgraph.inference.adaptation`).
+
+    Examples
+    --------
+    >>> NUTS(adaptation="fisher").adaptation
+    'fisher'
     """
 
     max_tree_depth: int = 10
@@ -242,7 +292,7 @@ class HMC(_BlackJAXHMC):
     ----------
     num_integration_steps
         Leapfrog steps per draw (16).
-    target_accept, dense_mass, initial_step_size
+    target_accept, dense_mass, initial_step_size, adaptation
         As for :class:`NUTS`.
     """
 
@@ -263,11 +313,12 @@ KERNELS = {"nuts": NUTS, "hmc": HMC, "sgld": SGLD, "sghmc": SGHMC}
 _CHUNKS = 32  # calls of the compiled loop per run: how often the progress bar moves
 
 
-def _schedule(num_warmup: int, total: int) -> jax.Array:
-    """Stan's warmup windows (``build_schedule``: stage 0 fast / 1 slow, window end), padded to ``total``."""
+def _schedule(num_warmup: int, total: int, build: Any = build_schedule) -> jax.Array:
+    """The warmup windows (``build``: Stan's ``build_schedule`` or nutpie's ``fisher_schedule``; stage 0 fast /
+    1 slow, window end), padded to ``total``."""
     rows = jnp.zeros((total, 2), dtype=jnp.int32)
     if num_warmup > 0:
-        rows = rows.at[:num_warmup].set(jnp.asarray(build_schedule(num_warmup), dtype=jnp.int32))
+        rows = rows.at[:num_warmup].set(jnp.asarray(build(num_warmup), dtype=jnp.int32))
     return rows
 
 
