@@ -26,13 +26,16 @@ from typing import Any
 import jax
 
 from ..errors import ModelError
+from ..passes.reparam import reparameterize
 from ..passes.vectorize import NotVectorizable, unstack
 from ..ir import Graph
 from ..keys import as_key
 from ..model import Model
 from . import discrete
+from . import autoreparam
+from .autoreparam import Choice, noncentering
 from .evaluator import Evaluator
-from .hmc import get_kernel
+from .hmc import _BlackJAXHMC as _HMCFamily, get_kernel
 from .sgmcmc import with_options
 from .posterior import Posterior, SamplingWarning
 from .problem import prepare
@@ -54,29 +57,35 @@ def _takes_devices(evaluator: Any) -> bool:
         return False
 
 
-REPARAM_MODES = (None, "noncentered")
+REPARAM_MODES = ("auto", "noncentered", None)
 
 
-def _reparam_passes(reparam: str | None) -> tuple[str, ...]:
-    """The passes of a ``reparam=`` mode (``None``: the model as written)."""
+def _reparam_passes(reparam: str | None, choice: Choice | None = None) -> tuple[Any, ...]:
+    """The passes of a ``reparam=`` mode (``None``: the model as written; ``"auto"``: ``choice``)."""
     if reparam is None:
         return ()
     if reparam == "noncentered":
         return ("reparameterize",)
     if reparam == "auto":
-        raise ModelError(
-            "reparam='auto' (choosing centred or non-centred per variable) is not available yet",
-            hint="use reparam=None (the model as written) or reparam='noncentered' (every loc-scale latent "
-            "non-centred); ppgraph.passes.reparameterize(graph, names=[...]) non-centres chosen variables",
-        )
-    raise ModelError(f"unknown reparam mode {reparam!r}", hint="use None or 'noncentered'")
+        return (noncentering(choice.noncentered),) if choice is not None and choice.noncentered else ()
+    raise ModelError(f"unknown reparam mode {reparam!r}", hint="use 'auto' (the default), 'noncentered' or None")
 
 
-def _reparam_info(reparam: str | None, graph: Any) -> dict[str, Any]:
-    """``post.info["reparam"]``: the mode and the variables that were non-centred."""
-    noncentered = sorted({node.get_info("decentered_of") for _, node in graph.nodes(data="node")
+def _reparam_info(reparam: str | None, problem: Any, choice: Choice | None) -> dict[str, Any]:
+    """``post.info["reparam"]``: the mode, the non-centred variables, the pilot's findings, the graph sampled.
+
+    ``graph`` is the model's graph with the chosen rewrite (before the
+    sampler's own passes): ``pg.draw_diff(model, post.info["reparam"]["graph"], path)``
+    draws the choice.
+    """
+    noncentered = sorted({node.get_info("decentered_of") for _, node in problem.graph.nodes(data="node")
                           if node.get_info("decentered_of")})
-    return {"mode": reparam, "noncentered": noncentered}
+    out: dict[str, Any] = {"mode": reparam, "noncentered": noncentered}
+    if choice is not None:
+        out.update({k: v for k, v in choice.info().items() if k != "noncentered"})
+    graph = problem.model.graph
+    out["graph"] = reparameterize(graph, names=noncentered) if noncentered else graph
+    return out
 
 
 def _prepare_vectorized(model: Any, args: tuple, kwargs: dict, passes: tuple) -> Any:
@@ -108,7 +117,7 @@ def sample(
     marginalize: bool = True,
     vectorize: bool = True,
     devices: Any = None,
-    reparam: str | None = None,
+    reparam: str | None = "auto",
     **kwargs: Any,
 ) -> Posterior:
     """Draw from the posterior of ``model`` given observed values.
@@ -153,11 +162,19 @@ def sample(
         every host, see ``docs/scaling.md``); an ``int`` n uses the first n; or
         a list of ``jax.Device``.  ``post.info["devices"]`` lists those used.
     reparam
-        ``None`` (default): the model as written; ``"noncentered"``: every
-        loc-scale latent non-centred (:func:`ppgraph.passes.reparameterize`; the
-        draws keep the variables' names; vectorisation is then skipped).
-        ``post.info["reparam"]`` reports the mode and the non-centred variables.
-        ``"auto"`` (a choice per variable) is not available yet: a ``ModelError``.
+        ``"auto"`` (default): for NUTS and HMC, each hierarchical loc-scale
+        latent (``theta ~ Normal(mu, tau)``: its loc or scale depends on a
+        latent) is kept centred or non-centred, whichever a short pilot finds
+        the data favour (:mod:`ppgraph.inference.autoreparam`: the conditional
+        posterior variance of the non-centred variable, VIP's criterion);
+        models without such a variable run as written, with no pilot.
+        ``"noncentered"``: every loc-scale latent non-centred
+        (:func:`ppgraph.passes.reparameterize`; vectorisation is then skipped).
+        ``None``: the model as written.  The draws keep the variables' names.
+        ``post.info["reparam"]`` reports the mode, the non-centred variables,
+        the pilot's estimate of each candidate's centredness (1 centred, 0
+        non-centred) and ``graph``, the graph with the rewrite:
+        ``pg.draw_diff(model, post.info["reparam"]["graph"], "choice.svg")``.
 
     The compiled sampler takes the data, observed values and array arguments
     as inputs and is cached (:func:`ppgraph.clear_cache`): a second call with
@@ -184,13 +201,32 @@ def sample(
     num_chains = _count(num_chains, "num_chains", 1)
     evaluator = with_options(get_kernel(kernel), batch_size=batch_size, step_size=step_size,
                              temperature=temperature, thinning=thinning)
-    reparam_passes = _reparam_passes(reparam)
-    vectorize = vectorize and not reparam_passes  # merged nodes are not non-centred: one or the other
+    _reparam_passes(reparam)  # validates the mode before anything runs
     recovery = discrete.plan(model, args, kwargs) if marginalize else None
-    passes = (*recovery.passes, *evaluator.passes) if recovery else tuple(evaluator.passes)
-    passes = (*reparam_passes, *passes)
-    problem = _prepare_vectorized(model, args, kwargs, passes) if vectorize and not recovery else None
-    vectorized, problem = problem is not None, problem or prepare(model, args, kwargs, passes=passes)
+    base = (*recovery.passes, *evaluator.passes) if recovery else tuple(evaluator.passes)
+    # "noncentered" rewrites every loc-scale node, which merged nodes are not: one or the other.  "auto"
+    # names unmerged nodes (its candidates come from the vectorised graph), so vectorize runs first.
+    vectorize = vectorize and reparam != "noncentered" and not recovery
+
+    def build(reparam_passes: tuple) -> tuple[bool, Any, tuple]:
+        passes = (*reparam_passes, *base)
+        problem = _prepare_vectorized(model, args, kwargs, passes) if vectorize else None
+        return problem is not None, problem or prepare(model, args, kwargs, passes=passes), passes
+
+    choice, built = None, None
+    if reparam == "auto" and isinstance(evaluator, _HMCFamily):  # NUTS / HMC: the pilot decides per variable
+        names = autoreparam.candidates(model, args, kwargs, vectorized=vectorize)
+        choice = Choice()
+        if names:  # the pilot runs on the problem with every candidate non-centred (often the one sampled)
+            built = build((noncentering(tuple(names)),))
+            try:
+                choice = autoreparam.choose(built[1], names, jax.random.fold_in(as_key(rng_key), 2),
+                                            num_chains=num_chains)
+            except ModelError:  # no finite start for the pilot: sample as written; its errors name the variable
+                choice = Choice()
+            if choice.noncentered != tuple(names):
+                built = None
+    vectorized, problem, passes = built or build(_reparam_passes(reparam, choice))
     if recovery:
         recovery.attach(problem)
         if not problem.latents:  # only discrete latents: their posterior is drawn exactly, no sampler
@@ -219,7 +255,8 @@ def sample(
         args=problem.args,
         observed=problem.observed,
         kernel=getattr(evaluator, "name", type(evaluator).__name__),
-        info={"devices": [jax.devices()[0]], **draws.info, "reparam": _reparam_info(reparam, problem.graph)},
+        info={"devices": [jax.devices()[0]], **draws.info,
+              "reparam": _reparam_info(reparam, problem, choice)},
     )
     for message in post.warnings():
         warnings.warn(message, SamplingWarning, stacklevel=2)

@@ -38,13 +38,15 @@ import jax.numpy as jnp
 
 from .. import dist as pg_dist
 from ..errors import ModelError
-from ..ir import Deterministic, Graph, Node, RandomVariable
+from ..ir import Deterministic, Graph, Node, Parameter, RandomVariable
 from ..ir.expr import CallChain, ident, join_call, parse_expr, split_call
 from ..ir.graph import _close_names, _resolve
 from .base import Rewrite, graph_of, register_pass, rewrite_nodes
 
 __all__ = [
     "reparameterize",
+    "learnable_centeredness",
+    "centeredness_candidates",
     "LocScale",
     "LOC_SCALE_FAMILIES",
     "REPARAMETERIZERS",
@@ -54,6 +56,7 @@ __all__ = [
 ]
 
 SUFFIX = "_decentered"
+CENTEREDNESS = "_centeredness"
 
 Rule = Callable[[Node, Graph], "list[Node] | Rewrite | None"]
 REPARAMETERIZERS: dict[type, Rule] = {}
@@ -179,8 +182,17 @@ def _paren(source: str) -> str:
     return f"({source})"
 
 
-def _loc_scale_rule(node: Node, graph: Graph) -> Rewrite | None:
-    """The rule for random variables of a loc-scale family (see module docstring)."""
+def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -> Rewrite | None:
+    """The rule for random variables of a loc-scale family (see module docstring).
+
+    ``centeredness``: the source of a centredness ``c`` in [0, 1] (a name or a
+    number), for the partially centred form of :func:`learnable_centeredness`::
+
+        x_decentered ~ Family(c * loc, scale ** c)
+        x = loc + scale ** (1 - c) * (x_decentered - c * loc)
+
+    (``c = 0``: non-centred; ``c = 1``: centred, ``x = x_decentered``).
+    """
     assert isinstance(node, RandomVariable)
     if node.get_info("decentered_of") is not None:
         return None  # written by this pass
@@ -199,8 +211,12 @@ def _loc_scale_rule(node: Node, graph: Graph) -> Rewrite | None:
             raise NotReparameterizable(f"its distribution calls `.{method}(...)`, which the rewrite cannot keep")
     bound = _bind(family, chain)
     standard = dict(family.standard)
-    if all(_number(bound[k]) == float(v) for k, v in standard.items()) and family.base is None:
+    if centeredness is None and all(_number(bound[k]) == float(v) for k, v in standard.items()) \
+            and family.base is None:
         return None  # already standard: nothing to do
+    if centeredness is not None:  # the partially centred form: Family(c * loc, scale ** c)
+        c = _paren(centeredness)
+        standard = {"loc": f"{c} * {_paren(bound['loc'])}", "scale": f"{_paren(bound['scale'])} ** {c}"}
     jnp_name, env = _jnp_name(graph)
     # the standard variable: standard loc/scale, other parameters kept
     std_args = [standard.get(name, bound[name]) for name, _ in family.params]
@@ -222,8 +238,12 @@ def _loc_scale_rule(node: Node, graph: Graph) -> Rewrite | None:
     z_name = node.name + SUFFIX
     z = ident(z_name)
     loc, scale = bound["loc"], bound["scale"]
-    term = z if _number(scale) == 1.0 else f"{_paren(scale)} * {z}"
-    affine = term if _number(loc) == 0.0 else f"{_paren(loc)} + {term}"
+    if centeredness is not None:
+        c = _paren(centeredness)
+        affine = f"{_paren(loc)} + {_paren(scale)} ** (1.0 - {c}) * ({z} - {c} * {_paren(loc)})"
+    else:
+        term = z if _number(scale) == 1.0 else f"{_paren(scale)} * {z}"
+        affine = term if _number(loc) == 0.0 else f"{_paren(loc)} + {term}"
     expr = family.output.format(jnp=jnp_name, affine=affine)
     expr = ast.unparse(parse_expr(expr))
     info = dict(node.info)
@@ -337,3 +357,130 @@ def reparameterize(graph: Any, names: str | Iterable[str] | None = None) -> Grap
 
     return rewrite_nodes(source, rewrite)
 
+
+
+def _latent_nodes(graph: Graph) -> set[str]:
+    return {n.name for n in graph.objs(RandomVariable) if n.observed is None}
+
+
+def centeredness_candidates(graph: Any) -> list[str]:
+    """The latent loc-scale variables whose parameterisation matters, in graph order.
+
+    A latent random variable of a family in :data:`LOC_SCALE_FAMILIES` whose
+    ``loc`` or ``scale`` depends on another latent random variable (the
+    hierarchical ones: ``theta ~ Normal(mu, tau)``), that this module can
+    rewrite and that no pass has rewritten yet.  For a variable whose
+    parameters are constants or data, centring and non-centring differ by a
+    fixed affine map that the sampler's mass-matrix adaptation absorbs.
+
+    Examples
+    --------
+    >>> import ppgraph as pg
+    >>> from ppgraph import dist
+    >>> @pg.model
+    ... def m(sigma):
+    ...     mu <~ dist.Normal(0.0, 5.0)
+    ...     tau <~ dist.HalfNormal(5.0)
+    ...     theta <~ dist.Normal(mu, tau).expand([8])
+    ...     y <~ dist.Normal(theta, sigma)
+    ...     return y
+    >>> centeredness_candidates(pg.passes.observe(m, y=[0.0] * 8))
+    ['theta']
+    """
+    source = graph_of(graph)
+    latent = _latent_nodes(source)
+    out = []
+    for name in source.order():
+        node = source.nodes[name]["node"]
+        if not isinstance(node, RandomVariable) or node.observed is not None or node.info:
+            continue
+        if not (latent & _ancestors(source, name)):
+            continue
+        try:
+            if _loc_scale_rule(node, source) is None:
+                continue
+        except NotReparameterizable:
+            continue
+        out.append(name)
+    return out
+
+
+def _ancestors(graph: Graph, name: str) -> set[str]:
+    import networkx as nx
+
+    return set(nx.ancestors(graph, name))
+
+
+@register_pass("learnable_centeredness")
+def learnable_centeredness(graph: Any, names: str | Iterable[str] | None = None) -> Graph:
+    """The variationally inferred parameterisation (VIP) of latent loc-scale variables.
+
+    Each named variable ``x ~ Family(loc, scale)`` gets a trainable centredness
+    ``c = sigmoid(x_centeredness_logit)`` (a :class:`~ppgraph.ir.Parameter`,
+    starting at ``c = 0.5``) and is written in the partially centred form of
+    Gorinova, Moore & Hoffman (2020), "Automatic Reparameterisation of
+    Probabilistic Programs"::
+
+        x_centeredness = 1 / (1 + exp(-x_centeredness_logit))
+        x_decentered ~ Family(c * loc, scale ** c)
+        x = loc + scale ** (1 - c) * (x_decentered - c * loc)
+
+    The joint distribution of the model's variables is the same for every
+    ``c``; ``c = 1`` is the centred form, ``c = 0`` the non-centred form.
+    Maximising the evidence lower bound of a mean-field Gaussian over ``c``
+    too (``pg.fit``) finds the parameterisation in which the posterior is
+    closest to independent Gaussians, which is the one NUTS with a diagonal
+    mass matrix samples best; ``pg.sample(reparam="auto")`` does that.
+
+    Parameters
+    ----------
+    graph
+        A model or graph (not modified).
+    names
+        The variables (default: :func:`centeredness_candidates`).
+
+    Examples
+    --------
+    >>> import ppgraph as pg
+    >>> from ppgraph import dist
+    >>> @pg.model
+    ... def m():
+    ...     mu <~ dist.Normal(0.0, 5.0)
+    ...     tau <~ dist.HalfNormal(5.0)
+    ...     theta <~ dist.Normal(mu, tau).expand([8])
+    ...     return theta
+    >>> g = learnable_centeredness(m)
+    >>> g.obj("theta_decentered").dist
+    'dist.Normal(theta_centeredness * mu, tau ** theta_centeredness).expand(jnp.broadcast_shapes(jnp.shape(mu), jnp.shape(tau))).expand([8])'
+    >>> g.obj("theta").expr
+    'mu + tau ** (1.0 - theta_centeredness) * (theta_decentered - theta_centeredness * mu)'
+    """
+    source = graph_of(graph)
+    selected = set(centeredness_candidates(source)) if names is None else _resolve_names(source, names)
+
+    def rewrite(node: Node, g: Graph) -> Rewrite | None:
+        if node.name not in selected:
+            return None
+        if not isinstance(node, RandomVariable):
+            raise ModelError(f"cannot learn the centredness of '{node.name}': it is a {node.kind} node",
+                             node=node.name, model=g.name, location=node.location,
+                             hint="name latent random variables of a loc-scale family")
+        c = node.name + CENTEREDNESS
+        try:
+            out = _loc_scale_rule(node, g, centeredness=c)
+        except NotReparameterizable as err:
+            raise ModelError(f"cannot learn the centredness of '{node.name}': {err}", node=node.name,
+                             model=g.name, location=node.location,
+                             hint="leave it out of `names`") from None
+        if out is None:  # pragma: no cover - a rewritten node (the rule returns None only then)
+            return None
+        jnp_name, env = _jnp_name(g)
+        logit = c + "_logit"
+        extra = [
+            Parameter(logit, init="0.0", location=node.location, info=(("centeredness_of", node.name),)),
+            Deterministic(c, expr=f"1.0 / (1.0 + {jnp_name}.exp(-{logit}))", location=node.location,
+                          info=(("centeredness_of", node.name),)),
+        ]
+        return Rewrite(extra + out.nodes, {**out.env, **env})
+
+    return rewrite_nodes(source, rewrite)
