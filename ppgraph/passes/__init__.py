@@ -18,7 +18,14 @@ from .bnn import bnn_to_trainable
 from .conditioning import do, observe
 from .marginalize import marginalize
 from .prune import prune
-from .reparam import LOC_SCALE_FAMILIES, REPARAMETERIZERS, register_reparameterizer, reparameterize
+from .reparam import (
+    LOC_SCALE_FAMILIES,
+    REPARAMETERIZERS,
+    centeredness_candidates,
+    learnable_centeredness,
+    register_reparameterizer,
+    reparameterize,
+)
 from .unconstrained import to_unconstrained
 from .vectorize import vectorize
 
@@ -34,6 +41,8 @@ __all__ = [
     "Rewrite",
     "to_unconstrained",
     "reparameterize",
+    "learnable_centeredness",
+    "centeredness_candidates",
     "REPARAMETERIZERS",
     "register_reparameterizer",
     "LOC_SCALE_FAMILIES",
