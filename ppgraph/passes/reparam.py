@@ -459,8 +459,8 @@ def learnable_centeredness(graph: Any, names: str | Iterable[str] | None = None)
     selected = set(centeredness_candidates(source)) if names is None else _resolve_names(source, names)
 
     def rewrite(node: Node, g: Graph) -> Rewrite | None:
-        if node.name not in selected:
-            return None
+        if node.name not in selected or node.get_info("reparameterized") is not None:
+            return None  # not named, or done before: idempotent
         if not isinstance(node, RandomVariable):
             raise ModelError(f"cannot learn the centredness of '{node.name}': it is a {node.kind} node",
                              node=node.name, model=g.name, location=node.location,

@@ -259,3 +259,37 @@ def test_keyword_parameters_validate_args_and_expand_by():
     out = compiled(g, "deterministics").fn(**z)
     np.testing.assert_allclose(out["a"], 0.5 + 2.0 * z["a_decentered"], rtol=1e-6)
     np.testing.assert_allclose(out["b"], 1.25 * -0.7, rtol=1e-6)
+
+
+# -- learnable_centeredness (the VIP form; its density is checked in ppgraph_tests/inference/test_autoreparam.py)
+@settings(derandomize=True, max_examples=20, deadline=None, database=None)
+@given(model_specs(max_random=6, family_names=list(LOC_SCALE) + ["HalfNormal", "Gamma"], layers=False))
+def test_learnable_centeredness_pure_idempotent_and_only_hierarchical(spec):
+    import networkx as nx
+
+    from ppgraph.passes import centeredness_candidates, learnable_centeredness
+    from ppgraph_tests.passes.graphcheck import assert_graphs_equal, assert_unchanged, snapshot
+
+    g = spec.build().graph
+    before = snapshot(g)
+    names = centeredness_candidates(g)
+    once = learnable_centeredness(g)
+    assert_unchanged(g, before)
+    assert_graphs_equal(learnable_centeredness(once), once)
+    assert_graphs_equal(learnable_centeredness(once, names=names), once)  # named again: nothing to do
+    for name in names:  # every candidate: a loc-scale latent with a latent ancestor, rewritten with a Parameter
+        assert g.nodes[name]["node"].kind == "random" and g.nodes[name]["node"].observed is None
+        assert any(g.nodes[a]["node"].kind == "random" for a in nx.ancestors(g, name))
+        assert once.obj(name + "_centeredness_logit").kind == "parameter"
+        assert once.obj(name).kind == "deterministic"
+    rewritten = {n for n in once.nodes if n.endswith("_decentered")}
+    assert rewritten == {n + "_decentered" for n in names}
+
+
+def test_learnable_centeredness_refuses_other_nodes_with_a_hint():
+    from ppgraph.passes import learnable_centeredness
+
+    with pytest.raises(ModelError, match="cannot learn the centredness of 'tau'.*not a loc-scale family"):
+        learnable_centeredness(eight_schools, names=["tau"])
+    with pytest.raises(ModelError, match="no such node"):
+        learnable_centeredness(eight_schools, names=["thetta"])
