@@ -29,6 +29,7 @@ SECTION_TITLES = {
     "discrete": "8. Discrete latent variables, marginalised (issue 9)",
     "lifted": "9. Lifted flax / equinox modules (issue 11)",
     "sgmcmc": "10. SGMCMC on networks (issue 11)",
+    "adaptation": "11. Mass-matrix adaptation: nutpie's Fisher vs Stan's window (issue 10)",
 }
 
 

@@ -1,7 +1,7 @@
 """nutpie's diagonal mass-matrix adaptation (Fisher divergence), as an init/update/final triple.
 
 Stan's window adaptation (``blackjax.window_adaptation``, the ``"window"`` option
-of :class:`~ppgraph.inference.NUTS`) sets the diagonal inverse mass matrix to the
+of :class:`~ppgraph.inference.NUTS`, used for ``dense_mass=True``) sets the diagonal inverse mass matrix to the
 variance of the draws of each window.  nutpie (Seyboldt et al., "Preconditioning
 Hamiltonian Monte Carlo by minimizing Fisher divergence") uses the gradients of
 the log density too: the diagonal that minimises the Fisher divergence between
@@ -13,7 +13,8 @@ the target and a Gaussian approximation is
 
 exact (``s_i**2``) for any Gaussian target ``N(m, diag(s**2))`` whatever the number
 of draws beyond two, while the variance of the draws alone needs many draws.  This
-module implements it with BlackJAX's pieces: the Welford moments of positions and
+module implements it (``adaptation="fisher"``, the default of NUTS and HMC
+for a diagonal mass matrix) with BlackJAX's pieces: the Welford moments of positions and
 gradients of ``mass_matrix_adaptation(diagonal_estimator="fisher")`` and the estimator
 ``fisher_score_diagonal_from_moments`` (population moments, ``Var[grad]`` floored at
 ``1e-10``, the scale clipped to nutpie's ``[1e-20, 1e20]``).
@@ -75,8 +76,9 @@ from jax.flatten_util import ravel_pytree
 
 __all__ = ["FisherAdaptationState", "fisher_adaptation", "fisher_schedule", "gradient_init", "ADAPTATIONS"]
 
-ADAPTATIONS = ("window", "fisher")
-"""The mass-matrix adaptations of :class:`~ppgraph.inference.NUTS` and :class:`~ppgraph.inference.HMC`."""
+ADAPTATIONS = ("auto", "fisher", "window")
+"""The mass-matrix adaptations of :class:`~ppgraph.inference.NUTS` and :class:`~ppgraph.inference.HMC`
+(``"auto"``, the default: ``"fisher"``, or ``"window"`` for a dense mass matrix)."""
 
 MIN_DRAWS = 3  # nutpie's ``adapt``: no estimate from fewer draws in the foreground
 

@@ -1,11 +1,13 @@
 """NUTS and HMC through BlackJAX: the built-in evaluators of ``pg.sample``.
 
-Both apply ``to_unconstrained`` and run, per chain, Stan's window adaptation
-built from BlackJAX's parts (``build_schedule``, ``dual_averaging_adaptation``
-for the step size, ``mass_matrix_adaptation`` for a diagonal or dense inverse
-mass matrix: the algorithm of ``blackjax.window_adaptation``) or, with
-``adaptation="fisher"``, nutpie's adaptation of a diagonal mass matrix from draws
-and gradients (:mod:`ppgraph.inference.adaptation`), followed by the
+Both apply ``to_unconstrained`` and run, per chain, a warmup that adapts the
+step size (BlackJAX's ``dual_averaging_adaptation``) and the inverse mass matrix:
+by default nutpie's diagonal adaptation from draws and gradients
+(``adaptation="fisher"``, :mod:`ppgraph.inference.adaptation`), or Stan's window
+adaptation built from BlackJAX's parts (``adaptation="window"``:
+``build_schedule``, ``mass_matrix_adaptation`` for a diagonal or dense inverse
+mass matrix, the algorithm of ``blackjax.window_adaptation``; what
+``dense_mass=True`` uses), followed by the
 kept draws, in ONE ``jax.lax.scan``: the BlackJAX kernel is traced and compiled
 once for warmup and sampling together (``blackjax.window_adaptation`` runs its
 own scan, which doubles the compile time of NUTS).  Chains are vectorised with
@@ -59,7 +61,7 @@ class _BlackJAXHMC:
     dense_mass: bool = False
     initial_step_size: float = 1.0
     passes: tuple = ("to_unconstrained",)
-    adaptation: str = field(default="window", kw_only=True)  # keyword-only: the positional order stays
+    adaptation: str = field(default="auto", kw_only=True)  # keyword-only: the positional order stays
     name = "hmc-family"
 
     def __post_init__(self) -> None:
@@ -71,7 +73,7 @@ class _BlackJAXHMC:
                 f"unknown adaptation {self.adaptation!r} of {type(self).__name__}",
                 hint=f"use one of {', '.join(repr(a) for a in ADAPTATIONS)} (see docs/evaluators.md)",
             )
-        if self.adaptation == "fisher" and self.dense_mass:
+        if self.adaptation == "fisher" and self.dense_mass:  # "auto" is "window" for a dense matrix
             raise ModelError(
                 f"adaptation='fisher' adapts a diagonal mass matrix; {type(self).__name__}(dense_mass=True) "
                 "asks for a dense one",
@@ -141,7 +143,7 @@ class _BlackJAXHMC:
         logdensity_at, constrain_at = problem.logdensity_at, problem.constrain_at
         total = num_warmup + num_samples
         chunk = -(-total // _CHUNKS)
-        fisher = self.adaptation == "fisher"
+        fisher = self.adaptation == "fisher" or (self.adaptation == "auto" and not self.dense_mass)
         schedule = _schedule(num_warmup, total, fisher_schedule if fisher else build_schedule)
         da_init, da_update, da_final = dual_averaging_adaptation(self.target_accept)
         mm_init, mm_update, mm_final = fisher_adaptation() if fisher else mass_matrix_adaptation(not self.dense_mass)
@@ -155,6 +157,8 @@ class _BlackJAXHMC:
             dim = ravel_pytree(position)[0].size
             step_size = jnp.asarray(self.initial_step_size, dtype)
             mm = mm_init(position, state.logdensity_grad) if fisher else mm_init(dim)
+            if fisher and num_warmup == 0:  # no warmup, no adaptation: the identity, as with "window"
+                mm = mm._replace(inverse_mass_matrix=jnp.ones_like(mm.inverse_mass_matrix))
             adapt = (da_init(step_size), mm, step_size, mm.inverse_mass_matrix)
             draw, stats = record(state, None, step_size, data)
             buffers = jax.tree.map(lambda v: jnp.zeros((num_samples, *jnp.shape(v)), jnp.result_type(v)),
@@ -243,7 +247,7 @@ class _BlackJAXHMC:
 
 @dataclass(frozen=True)
 class NUTS(_BlackJAXHMC):
-    """The No-U-Turn sampler (``blackjax.nuts``) with Stan's window adaptation.
+    """The No-U-Turn sampler (``blackjax.nuts``) with nutpie's (or Stan's) warmup adaptation.
 
     Parameters
     ----------
@@ -257,16 +261,19 @@ class NUTS(_BlackJAXHMC):
     initial_step_size
         Where the step-size adaptation starts.
     adaptation
-        How the warmup adapts the mass matrix: ``"window"`` (Stan's windows, the
-        variance of the draws; diagonal or dense) or ``"fisher"`` (nutpie's: the
-        diagonal ``sqrt(Var[draws] / Var[gradients])``, initialised from the first
-        gradient and updated after every warmup draw; diagonal only, see
-        :mod:`ppgraph.inference.adaptation`).
+        How the warmup adapts the mass matrix (keyword only): ``"fisher"``
+        (nutpie's: the diagonal ``sqrt(Var[draws] / Var[gradients])``, initialised
+        from the first gradient and updated after every warmup draw; diagonal only,
+        see :mod:`ppgraph.inference.adaptation`), ``"window"`` (Stan's windows: the
+        variance of the draws, diagonal or dense) or ``"auto"`` (the default:
+        ``"fisher"``, or ``"window"`` with ``dense_mass=True``).  Fisher had more
+        min-ESS per gradient on 5 of 6 benchmark models (docs/benchmarks.md,
+        section 11).
 
     Examples
     --------
-    >>> NUTS(adaptation="fisher").adaptation
-    'fisher'
+    >>> NUTS().adaptation, NUTS(adaptation="window").adaptation
+    ('auto', 'window')
     """
 
     max_tree_depth: int = 10
@@ -286,7 +293,7 @@ class NUTS(_BlackJAXHMC):
 
 @dataclass(frozen=True)
 class HMC(_BlackJAXHMC):
-    """Static-path Hamiltonian Monte Carlo (``blackjax.hmc``) with window adaptation.
+    """Static-path Hamiltonian Monte Carlo (``blackjax.hmc``) with the warmup adaptation of :class:`NUTS`.
 
     Parameters
     ----------

@@ -170,9 +170,25 @@ def test_eight_schools_non_centred_matches_posteriordb():
 
 # -- options --------------------------------------------------------------------------------------
 def test_bad_adaptation_is_a_model_error_listing_the_options():
-    assert ADAPTATIONS == ("window", "fisher")
-    with pytest.raises(ModelError, match="unknown adaptation 'stan' of NUTS.*'window', 'fisher'"):
+    assert ADAPTATIONS == ("auto", "fisher", "window")
+    with pytest.raises(ModelError, match="unknown adaptation 'stan' of NUTS.*'auto', 'fisher', 'window'"):
         NUTS(adaptation="stan")
     with pytest.raises(ModelError, match="diagonal.*dense_mass=True"):
         HMC(adaptation="fisher", dense_mass=True)
-    assert NUTS().adaptation == "window" and NUTS(0.9, False, 1.0, ("to_unconstrained",), 8).max_tree_depth == 8
+    assert NUTS().adaptation == "auto" and NUTS(0.9, False, 1.0, ("to_unconstrained",), 8).max_tree_depth == 8
+    HMC(dense_mass=True)  # "auto" is "window" for a dense matrix: no error
+
+
+@QUIET
+def test_default_is_fisher_for_a_diagonal_and_window_for_a_dense_matrix():
+    def metric(kernel):
+        post = pg.sample(scaled_normal, jax.random.key(2), jnp.asarray(SCALES[:2]), kernel=kernel, num_warmup=60,
+                         num_samples=5, num_chains=1, progress=False)
+        return np.asarray(post.info["adaptation"]["inverse_mass_matrix"])[0]
+
+    np.testing.assert_allclose(metric(NUTS()), SCALES[:2] ** 2, rtol=1e-3)  # the Fisher estimate: exact
+    np.testing.assert_array_equal(metric(NUTS()), metric(NUTS(adaptation="fisher")))
+    assert metric(NUTS(dense_mass=True)).shape == (2, 2)
+    no_warmup = pg.sample(scaled_normal, jax.random.key(2), jnp.asarray(SCALES[:2]), kernel=NUTS(), num_warmup=0,
+                          num_samples=3, num_chains=1, progress=False)
+    assert np.asarray(no_warmup.info["adaptation"]["inverse_mass_matrix"]).tolist() == [[1.0, 1.0]]  # not adapted

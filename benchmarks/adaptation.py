@@ -1,0 +1,142 @@
+"""Issue 10, item 5: nutpie's Fisher mass-matrix adaptation against Stan's window adaptation.
+
+``pg.sample(..., kernel=NUTS(adaptation="fisher"))`` against ``NUTS(adaptation="window")``
+(everything else equal: the same model, data, seed, initial points, warmup, draws and
+chains), on the benchmark models (``benchmarks/models.py``) and on the posteriordb
+ports of the test suite (``ppgraph_tests/posteriordb_models.py``: ``blr``, ``arK``,
+``kidscore_momiq``; skipped when the posteriordb folder is missing).
+
+* **min-ESS per gradient**: the minimum bulk ESS (ArviZ) over every element of every
+  latent variable, per 1,000 gradient evaluations of the kept draws (the sum of the
+  ``num_steps`` statistic, leapfrog steps = gradients).  The warmup's gradients are
+  not recorded by ``pg.sample``; its cost is in the next metric.
+* **min-ESS/s**: the same ESS per second of wall time of the whole call, warmup
+  included, compile excluded (one compiling call per model and adaptation first;
+  ``pg.sample`` keeps the compiled run for calls with data of the same shapes).
+
+Each seed runs both adaptations, interleaved in alternating order
+(:func:`benchmarks.common.interleaved_runs`); the ratio fisher / window per seed, its
+median over the seeds decides (target >= 1: fisher wins).
+
+Run:  python -m benchmarks.adaptation [--quick]
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from .common import Settings, block, comparison, interleaved_runs, section_main
+from .models import CASES
+from .nuts import min_ess
+
+__all__ = ["run", "MODELS", "ADAPTATIONS"]
+
+ADAPTATIONS = ("fisher", "window")
+COMPILE_SEED = 1000  # the compiling call: not measured
+# posteriordb ports (ppgraph_tests/posteriordb_models.py) -> their latent variables
+PORTED = {"blr": ("beta", "sigma"), "arK": ("alpha", "beta", "sigma"), "kidscore_momiq": ("beta", "sigma")}
+
+
+def _benchmark_models() -> dict[str, Callable[[], tuple[str, Any, dict[str, Any], list[str]]]]:
+    """name -> () -> (description, model, keyword inputs, latent names)."""
+    out: dict[str, Callable[[], tuple[str, Any, dict[str, Any], list[str]]]] = {}
+    for name, make in CASES.items():
+        def load(make: Any = make) -> tuple[str, Any, dict[str, Any], list[str]]:
+            case = make()
+            return case.description, case.model, case.data, list(case.init)
+        out[name] = load
+    for name, latents in PORTED.items():
+        def load_port(name: str = name, latents: tuple = latents) -> tuple[str, Any, dict[str, Any], list[str]]:
+            from ppgraph_tests.posteriordb_models import PORTS
+
+            port = PORTS[name]
+            return f"posteriordb {port.folder}", port.model, port.data(), list(latents)
+        out[name] = load_port
+    return out
+
+
+MODELS = tuple(_benchmark_models())
+
+
+def _run_once(model: Any, inputs: dict[str, Any], latents: list[str], adaptation: str, settings: Settings,
+              seed: int) -> dict[str, Any]:
+    import ppgraph as pg
+    from ppgraph.inference import NUTS
+
+    with warnings.catch_warnings():  # divergences are counted below; r_hat is not the question here
+        warnings.simplefilter("ignore")
+        t0, c0 = time.perf_counter(), time.process_time()
+        post = pg.sample(model, jax.random.key(seed), **inputs, kernel=NUTS(adaptation=adaptation),
+                         num_warmup=settings.num_warmup, num_samples=settings.num_samples,
+                         num_chains=settings.num_chains, progress=False)
+        block(post.samples)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    grads = int(np.sum(np.asarray(post.stats["num_steps"])))
+    ess = min_ess(post.samples, latents)
+    return {"wall": wall, "cpu": cpu, "min_ess": ess, "gradients": grads, "ess_per_kgrad": 1000.0 * ess / grads,
+            "ess_per_s": ess / wall, "divergences": int(np.sum(np.asarray(post.stats["diverging"]))),
+            "step_size": float(np.median(np.asarray(post.info["adaptation"]["step_size"])))}
+
+
+def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, Any]:
+    """Both adaptations on every model, ``settings.nuts_repeats`` seeds, interleaved; fisher / window rows."""
+    rows: list[dict[str, Any]] = []
+    details: dict[str, Any] = {}
+    notes: list[str] = []
+    for name, load in _benchmark_models().items():
+        if only_models and name not in only_models:
+            continue
+        try:
+            description, model, inputs, latents = load()
+        except FileNotFoundError as err:  # the posteriordb folder is optional
+            notes.append(f"{name} skipped: {err}")
+            continue
+        for adaptation in ADAPTATIONS:  # compile both first: the timed calls reuse the compiled runs
+            _run_once(model, inputs, latents, adaptation, settings, COMPILE_SEED)
+        runners = {a: (lambda seed, a=a: _run_once(model, inputs, latents, a, settings, seed)) for a in ADAPTATIONS}
+        runs = interleaved_runs(runners, range(settings.nuts_repeats), label=f"adaptation {name}")
+        details[name] = {"description": description, "runs": runs}
+        ok = {a: [r for r in runs[a] if "error" not in r] for a in ADAPTATIONS}
+        if any(r for a in ADAPTATIONS for r in runs[a] if "error" in r):
+            notes.append(f"{name}: errors {[r['error'] for a in ADAPTATIONS for r in runs[a] if 'error' in r]}")
+        if not ok["fisher"] or len(ok["fisher"]) != len(ok["window"]):
+            continue
+        div = {a: [r["divergences"] for r in ok[a]] for a in ADAPTATIONS}
+        step = {a: float(np.median([r["step_size"] for r in ok[a]])) for a in ADAPTATIONS}
+        note = (f"{description}; divergences per run fisher {div['fisher']}, window {div['window']}; "
+                f"median step size fisher {step['fisher']:.3g}, window {step['window']:.3g}")
+        for key, metric in (("ess_per_kgrad", "min-ESS per 1,000 gradients"), ("ess_per_s", "min-ESS/s")):
+            rows.append(comparison(f"{name}: fisher / window adaptation", metric,
+                                   [r[key] for r in ok["fisher"]], [r[key] for r in ok["window"]],
+                                   reference_name="window", target=1.0,
+                                   note=note if key == "ess_per_kgrad" else ""))
+    wins = [r["ratio"] >= 1.0 for r in rows if r["metric"].startswith("min-ESS per")]
+    summary = (f"fisher has more min-ESS per gradient (median over seeds) on {sum(wins)} of {len(wins)} models"
+               if wins else "no model ran")
+    return {
+        "description": "NUTS with nutpie's Fisher mass-matrix adaptation (`NUTS(adaptation=\"fisher\")`, "
+        "ppgraph/inference/adaptation.py) against Stan's window adaptation (`\"window\"`), everything else "
+        f"equal ({settings.num_warmup} warmup, {settings.num_samples} draws, {settings.num_chains} chains, "
+        f"{settings.nuts_repeats} seeds). The 'ppgraph' column is fisher, the reference window; min-ESS per "
+        "gradient counts the gradients of the kept draws, min-ESS/s the wall time of the whole call "
+        "(warmup included, compile excluded). " + summary + ".",
+        "rows": rows,
+        "notes": notes,
+        "details": details,
+        "summary": summary,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``python -m benchmarks.adaptation [--quick] [--out FILE]``."""
+    return section_main("python -m benchmarks.adaptation", __doc__, run, argv)
+
+
+if __name__ == "__main__":
+    main()
