@@ -30,6 +30,7 @@ SECTION_TITLES = {
     "lifted": "9. Lifted flax / equinox modules (issue 11)",
     "sgmcmc": "10. SGMCMC on networks (issue 11)",
     "adaptation": "11. Mass-matrix adaptation: nutpie's Fisher vs Stan's window (issue 10)",
+    "reparam": "12. Automatic reparameterisation: reparam=\"auto\" (issue 10)",
 }
 
 

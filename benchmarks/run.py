@@ -1,7 +1,7 @@
 """Entry point: ``python -m benchmarks.run [--quick] [--only NAME] [--models M,...] [--output PATH]``.
 
 Runs the benchmark sections (see ``MODULES``: ``logpdf``, ``startup``, ``nuts``, ``bnn``,
-``import``, ``indexed``, ``vectorize``, ``discrete``, ``lifted``, ``sgmcmc``, ``adaptation``), writes the
+``import``, ``indexed``, ``vectorize``, ``discrete``, ``lifted``, ``sgmcmc``, ``adaptation``, ``reparam``), writes the
 raw numbers to ``<output>.json`` and renders ``<output>`` (markdown).  With
 ``--only``, the new section is merged into the existing JSON and the page is
 re-rendered.  ``--quick`` uses tiny settings (a smoke test, not results) and by
@@ -27,7 +27,8 @@ __all__ = ["main", "SECTIONS"]
 # section name -> module of this package with ``run(settings, only_models) -> dict``
 MODULES = {"logpdf": "logpdf", "startup": "startup", "nuts": "nuts", "bnn": "bnn", "import": "import_time",
            "indexed": "indexed", "vectorize": "vectorize", "discrete": "discrete",
-           "lifted": "lifted", "sgmcmc": "sgmcmc", "adaptation": "adaptation"}
+           "lifted": "lifted", "sgmcmc": "sgmcmc", "adaptation": "adaptation",
+           "reparam": "reparam"}
 SECTIONS = tuple(MODULES)
 DEFAULT_OUTPUT = Path("docs/benchmarks.md")
 
