@@ -1,10 +1,11 @@
-"""Chains over devices: ``jax.vmap`` within a device, a 1-D mesh of devices across them.
+"""Chains over devices: mapped within a device, a 1-D mesh of devices across them.
 
 A sampler written per chain (``start(key, position, data)`` and
 ``advance(carry, key, data, first)``, which runs ``chunk`` steps from step
-``first``) becomes a :class:`ChainProgram`: both functions vectorised over
-chains with ``jax.vmap`` (a device's only chain runs unbatched:
-:func:`over_chains`) and, when several devices are used, split over a 1-D
+``first``) becomes a :class:`ChainProgram`: both functions mapped over
+chains (one after another on CPU, with ``jax.vmap`` on accelerators; a
+device's only chain runs unbatched: :func:`over_chains`) and, when several
+devices are used, split over a 1-D
 :class:`jax.sharding.Mesh` whose axis ``"chains"`` carries the chain axis
 (``jax.shard_map``: every device runs its own chains, with its own NUTS
 while-loops, and never waits for another device's chains).  Keys, positions
@@ -90,17 +91,22 @@ def chain_devices(devices: Any, num_chains: int) -> list[Any]:
     return pool[:count]
 
 
-def over_chains(fn: Callable[..., Any], in_axes: tuple[int | None, ...]) -> Callable[..., Any]:
-    """``fn`` vectorised over the leading chain axis of the arguments whose ``in_axes`` is 0.
+def over_chains(fn: Callable[..., Any], in_axes: tuple[int | None, ...], *,
+                sequential: bool = False) -> Callable[..., Any]:
+    """``fn`` over the leading chain axis of the arguments whose ``in_axes`` is 0.
 
-    ``jax.vmap(fn, in_axes)``, except that one chain (on a device) is a plain
-    call of ``fn`` on the chain's values (the axis is dropped, then put back on
-    every output): a vmapped ``jax.lax.while_loop`` whose condition depends on
-    the chain, as in NUTS, selects between the old and the new value of its
-    whole carry at every iteration, which made each leapfrog step of one chain
-    of a 10,000-dimensional model about 2.5x slower.  The number of chains is
-    read from the shapes when ``fn`` is traced (under ``jax.shard_map``: the
-    chains of one device).
+    ``jax.vmap(fn, in_axes)``; or, with ``sequential``, ``jax.lax.map``: the
+    chains run one after another, each unbatched; and one chain (on a device)
+    is always a plain call of ``fn`` on the chain's values (the axis is dropped,
+    then put back on every output).  A vmapped ``jax.lax.while_loop`` whose
+    condition depends on the chain, as in NUTS, runs its body while any chain
+    goes on and selects between the old and the new value of its whole carry at
+    every iteration: each leapfrog step of one chain of a 10,000-dimensional
+    model was about 2.5x slower under ``jax.vmap``, and four vmapped chains
+    cost more CPU on every model measured than the same chains one after
+    another (``ChainProgram`` runs chains sequentially on CPU).  The number of
+    chains is read from the shapes when ``fn`` is traced (under
+    ``jax.shard_map``: the chains of one device).
 
     Examples
     --------
@@ -108,15 +114,23 @@ def over_chains(fn: Callable[..., Any], in_axes: tuple[int | None, ...]) -> Call
     >>> f = over_chains(lambda x, y: x * y, in_axes=(0, None))
     >>> f(jnp.ones((1, 3)), 2.0).shape, f(jnp.ones((4, 3)), 2.0).shape
     ((1, 3), (4, 3))
+    >>> over_chains(lambda x, y: x * y, in_axes=(0, None), sequential=True)(jnp.ones((4, 3)), 2.0).shape
+    (4, 3)
     """
     batched = jax.vmap(fn, in_axes=in_axes)
 
+    def each(chained: list[Any], args: tuple) -> Any:
+        values = iter(chained)
+        return fn(*[next(values) if axis == 0 else arg for arg, axis in zip(args, in_axes)])
+
     def call(*args: Any) -> Any:
-        sizes = {leaf.shape[0] for arg, axis in zip(args, in_axes) if axis == 0 for leaf in jax.tree.leaves(arg)}
-        if sizes != {1}:
-            return batched(*args)
-        one = [jax.tree.map(lambda v: v[0], arg) if axis == 0 else arg for arg, axis in zip(args, in_axes)]
-        return jax.tree.map(lambda v: jnp.expand_dims(v, 0), fn(*one))
+        chained = [arg for arg, axis in zip(args, in_axes) if axis == 0]
+        sizes = {leaf.shape[0] for leaf in jax.tree.leaves(chained)}
+        if sizes == {1}:
+            return jax.tree.map(lambda v: jnp.expand_dims(v, 0), each(jax.tree.map(lambda v: v[0], chained), args))
+        if sequential:
+            return jax.lax.map(lambda one: each(one, args), chained)
+        return batched(*args)
 
     return call
 
@@ -175,11 +189,18 @@ class ChainProgram:
 
     @classmethod
     def build(cls, start: Callable[..., Any], advance: Callable[..., Any], *, total: int, chunk: int,
-              devices: Sequence[Any]) -> "ChainProgram":
-        """Vectorise ``start(key, position, data)`` and ``advance(carry, key, data, first)`` over chains."""
-        start_all = over_chains(start, in_axes=(0, 0, None))
-        advance_all = over_chains(advance, in_axes=(0, 0, None, None))
+              devices: Sequence[Any], sequential: bool | None = None) -> "ChainProgram":
+        """Map ``start(key, position, data)`` and ``advance(carry, key, data, first)`` over chains.
+
+        ``sequential``: a device's chains run one after another
+        (:func:`over_chains`); ``None``: on CPU, where that costs less than
+        ``jax.vmap`` (accelerators vmap them).
+        """
         devices = tuple(devices)
+        if sequential is None:
+            sequential = devices[0].platform == "cpu"
+        start_all = over_chains(start, in_axes=(0, 0, None), sequential=sequential)
+        advance_all = over_chains(advance, in_axes=(0, 0, None, None), sequential=sequential)
         if len(devices) == 1:
             device = devices[0]
             place_chains = place_data = lambda x: jax.device_put(x, device)  # noqa: E731

@@ -1,11 +1,12 @@
-"""Chains over devices (ppgraph/inference/chains.py): ``over_chains`` runs one chain without ``jax.vmap``.
+"""Chains over devices (ppgraph/inference/chains.py): ``over_chains`` runs one chain without ``jax.vmap``,
+and several one after another on CPU.
 
-Oracles: the one-chain call gives what ``jax.vmap`` gives (shapes and values);
-the invariant that makes it fast: a while-loop whose condition depends on the
-chain, traced for one chain, has a scalar condition (under ``jax.vmap`` the
-condition has a chain axis and XLA selects between the old and new carry at
-every iteration, which made each NUTS leapfrog step of a 10,000-dimensional
-model about 2.5x slower).
+Oracles: the one-chain and the sequential calls give what ``jax.vmap`` gives
+(shapes and values); the invariant that makes them fast: a while-loop whose
+condition depends on the chain, traced for one chain or run sequentially, has a
+scalar condition (under ``jax.vmap`` the condition has a chain axis and XLA
+selects between the old and new carry at every iteration, which made each NUTS
+leapfrog step of a 10,000-dimensional model about 2.5x slower).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import arviz as az
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import ppgraph as pg
-from ppgraph.inference.chains import over_chains
+from ppgraph.inference.chains import ChainProgram, over_chains
 
 from . import inference_models as M
 
@@ -74,13 +76,36 @@ def test_one_chain_equals_vmap_and_keeps_the_chain_axis():
     np.testing.assert_allclose(ours[1], ref[1], rtol=1e-6)
 
 
-def test_several_chains_are_vmapped():
+@pytest.mark.parametrize("sequential", [False, True])
+def test_several_chains_match_vmap(sequential):
     keys = jax.random.split(jax.random.key(1), 3)
     limits = jnp.array([1, 4, 2])
-    ours = over_chains(_loop, in_axes=(0, 0, None))(keys, limits, 0.5)
+    ours = over_chains(_loop, in_axes=(0, 0, None), sequential=sequential)(keys, limits, 0.5)
     ref = jax.vmap(_loop, in_axes=(0, 0, None))(keys, limits, 0.5)
     np.testing.assert_array_equal(ours[0], [1, 4, 2])
     np.testing.assert_allclose(ours[1], ref[1], rtol=1e-6)
+
+
+def test_sequential_chains_loops_are_not_batched():
+    args = (jax.random.split(jax.random.key(0), 3), jnp.array([1, 4, 2]), 0.5)
+    jaxpr = jax.make_jaxpr(over_chains(_loop, in_axes=(0, 0, None), sequential=True))(*args).jaxpr
+    assert _while_conditions(jaxpr) == [()]
+
+
+def test_chain_program_runs_chains_one_after_another_on_cpu():
+    def start(key, limit, data):
+        return _loop(key, limit, data)
+
+    def advance(carry, key, data, first):
+        return carry
+
+    cpu = jax.devices("cpu")[:1]
+    args = (jax.random.split(jax.random.key(0), 3), jnp.array([1, 4, 2]), 0.5)
+    default = ChainProgram.build(start, advance, total=1, chunk=1, devices=cpu)
+    vmapped = ChainProgram.build(start, advance, total=1, chunk=1, devices=cpu, sequential=False)
+    assert _while_conditions(jax.make_jaxpr(default.start)(*args).jaxpr) == [()]
+    assert _while_conditions(jax.make_jaxpr(vmapped.start)(*args).jaxpr) == [(3,)]
+    np.testing.assert_allclose(default.start(*args)[1], vmapped.start(*args)[1], rtol=1e-6)
 
 
 def test_one_chain_loop_is_not_batched():
@@ -116,15 +141,15 @@ _ONE_PER_DEVICE = textwrap.dedent(
     settings = dict(num_warmup=40, num_samples=30, num_chains=2, progress=False)
     split = pg.sample(M.normal_normal, 5, 0.0, 10.0, 1.0, 10, y=y, **settings)     # one chain per device
     assert len(split.info["devices"]) == 2, split.info["devices"]
-    batched = pg.sample(M.normal_normal, 5, 0.0, 10.0, 1.0, 10, y=y, devices=1, **settings)  # vmap of 2
-    np.testing.assert_array_equal(split.stats["num_steps"], batched.stats["num_steps"])
-    np.testing.assert_allclose(split.samples["mu"], batched.samples["mu"], rtol=1e-7, atol=1e-9)
+    together = pg.sample(M.normal_normal, 5, 0.0, 10.0, 1.0, 10, y=y, devices=1, **settings)  # 2 on one
+    np.testing.assert_array_equal(split.stats["num_steps"], together.stats["num_steps"])
+    np.testing.assert_allclose(split.samples["mu"], together.samples["mu"], rtol=1e-7, atol=1e-9)
     print("ok")
     """
 )
 
 
-def test_one_chain_per_device_gives_the_draws_of_the_vmapped_chains():
+def test_one_chain_per_device_gives_the_draws_of_both_chains_on_one_device():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
            "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
