@@ -10,9 +10,12 @@ mass matrix, the algorithm of ``blackjax.window_adaptation``; what
 ``dense_mass=True`` uses), followed by the
 kept draws, in ONE ``jax.lax.scan``: the BlackJAX kernel is traced and compiled
 once for warmup and sampling together (``blackjax.window_adaptation`` runs its
-own scan, which doubles the compile time of NUTS).  Chains are vectorised with
-``jax.vmap`` (and split over devices with ``jax.shard_map``,
-:mod:`ppgraph.inference.chains`); warmup, sampling and mapping each draw back to
+own scan, which doubles the compile time of NUTS).  The kernel moves one flat
+vector (a leapfrog step updates one array, not one per latent variable).  Chains
+are split over devices with ``jax.shard_map``; on a device they run one after
+another on CPU (``jax.lax.map``: a vmapped NUTS loop waits for the longest tree
+and selects its whole carry at every step) and vectorised with ``jax.vmap`` on
+accelerators (:mod:`ppgraph.inference.chains`); warmup, sampling and mapping each draw back to
 constrained space are one compiled step function, run in about 32 chunks of
 steps from the host, so the loop body makes no host callback and the progress
 bar moves between chunks.  Draws are written into preallocated buffers (warmup
@@ -107,7 +110,8 @@ class _BlackJAXHMC:
 
         ``devices``: where the chains run (``None``: all devices, see
         :func:`chain_devices`); chains are split over them along a 1-D mesh
-        (``jax.shard_map``) and vectorised with ``jax.vmap`` on each.
+        (``jax.shard_map``) and run one after another (CPU) or vectorised with
+        ``jax.vmap`` (accelerators) on each.
         """
         if not 0.0 < self.target_accept < 1.0:
             raise ModelError(f"target_accept must lie in (0, 1), got {self.target_accept}")
@@ -148,15 +152,18 @@ class _BlackJAXHMC:
         da_init, da_update, da_final = dual_averaging_adaptation(self.target_accept)
         mm_init, mm_update, mm_final = fisher_adaptation() if fisher else mass_matrix_adaptation(not self.dense_mass)
         dtype = jnp.result_type(float)
+        # the kernel moves one flat vector: a leapfrog step updates one array, not one per latent variable
+        _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), problem.shapes))
 
         def record(state: Any, info: Any, step_size: Any, data: Any) -> tuple[dict, dict]:
-            return self._record(lambda p: constrain_at(p, data), state, info, step_size)
+            return self._record(lambda x: constrain_at(unravel(x), data), state, info, step_size)
 
         def start(key: Any, position: dict[str, Any], data: dict[str, Any]) -> tuple:
-            state = algorithm.init(position, lambda p: logdensity_at(p, data))
-            dim = ravel_pytree(position)[0].size
+            flat = ravel_pytree(position)[0]
+            state = algorithm.init(flat, lambda x: logdensity_at(unravel(x), data))
+            dim = flat.size
             step_size = jnp.asarray(self.initial_step_size, dtype)
-            mm = mm_init(position, state.logdensity_grad) if fisher else mm_init(dim)
+            mm = mm_init(flat, state.logdensity_grad) if fisher else mm_init(dim)
             if fisher and num_warmup == 0:  # no warmup, no adaptation: the identity, as with "window"
                 mm = mm._replace(inverse_mass_matrix=jnp.ones_like(mm.inverse_mass_matrix))
             adapt = (da_init(step_size), mm, step_size, mm.inverse_mass_matrix)
@@ -200,7 +207,7 @@ class _BlackJAXHMC:
             return ss, mm, step_size, mm.inverse_mass_matrix
 
         def advance(carry: tuple, key: Any, data: dict[str, Any], first: Any) -> tuple:
-            logdensity = lambda p: logdensity_at(p, data)  # noqa: E731
+            logdensity = lambda x: logdensity_at(unravel(x), data)  # noqa: E731
 
             def step(carry: tuple) -> tuple:
                 state, adapt, buffers, i = carry
@@ -209,7 +216,7 @@ class _BlackJAXHMC:
                 previous = state.position
                 state, info = kernel(key[i], state, logdensity, step_size, imm, **extra)
                 if fisher:  # draws that did not move are not added to the estimators (nutpie)
-                    moved = jnp.any(ravel_pytree(state.position)[0] != ravel_pytree(previous)[0])
+                    moved = jnp.any(state.position != previous)
                     warm = lambda a: fisher_step(a, slow == 1, window_end == 1, i == num_warmup - 1, state,  # noqa: E731
                                                  moved, info.acceptance_rate)
                 else:

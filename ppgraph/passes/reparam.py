@@ -389,12 +389,15 @@ def centeredness_candidates(graph: Any) -> list[str]:
     """
     source = graph_of(graph)
     latent = _latent_nodes(source)
+    below_latent: set[str] = set()  # nodes with a latent ancestor: one sweep in topological order (linear)
     out = []
     for name in source.order():
+        if any(p in latent or p in below_latent for p in source.predecessors(name)):
+            below_latent.add(name)
         node = source.nodes[name]["node"]
         if not isinstance(node, RandomVariable) or node.observed is not None or node.info:
             continue
-        if not (latent & _ancestors(source, name)):
+        if name not in below_latent:
             continue
         try:
             if _loc_scale_rule(node, source) is None:
@@ -403,12 +406,6 @@ def centeredness_candidates(graph: Any) -> list[str]:
             continue
         out.append(name)
     return out
-
-
-def _ancestors(graph: Graph, name: str) -> set[str]:
-    import networkx as nx
-
-    return set(nx.ancestors(graph, name))
 
 
 @register_pass("learnable_centeredness")
