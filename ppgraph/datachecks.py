@@ -436,6 +436,8 @@ def _distribution_calls(graph: Graph) -> list[tuple[str, Any, dict[str, str], st
     from .ir.expr import join_call
 
     out = []
+    resolved: dict[str, Any] = {}  # callee source -> object (10,000 nodes name the same few callees)
+    signatures: dict[int, Any] = {}
     for name in graph.order():
         node = graph.nodes[name]["node"]
         head = None
@@ -453,9 +455,13 @@ def _distribution_calls(graph: Graph) -> list[tuple[str, Any, dict[str, str], st
                 shown = unparse(call.func)
                 if any(graph.node_of(n) is not None for n in free_names(shown)):
                     continue
-                try:
-                    func = eval(compile(shown, "<ppgraph data check>", "eval"), dict(graph.env))
-                except Exception:
+                if shown not in resolved:
+                    try:
+                        resolved[shown] = eval(compile(shown, "<ppgraph data check>", "eval"), dict(graph.env))
+                    except Exception:
+                        resolved[shown] = _UNKNOWN
+                func = resolved[shown]
+                if func is _UNKNOWN:
                     continue
                 text = unparse(call)
                 module = getattr(func, "__module__", "") or ""
@@ -463,7 +469,9 @@ def _distribution_calls(graph: Graph) -> list[tuple[str, Any, dict[str, str], st
                 if not (is_distribution(func) or callable(func) and (top or module.startswith(_DIST_MODULES))):
                     continue
                 try:
-                    bound = inspect.signature(func).bind_partial(
+                    if id(func) not in signatures:
+                        signatures[id(func)] = inspect.signature(func)
+                    bound = signatures[id(func)].bind_partial(
                         *(unparse(a) for a in call.args), **{k.arg: unparse(k.value) for k in call.keywords})
                 except (TypeError, ValueError):
                     continue
