@@ -1,6 +1,6 @@
 """Compile once per shape: ppgraph's caches of generated and compiled programs.
 
-``pg.sample``, ``pg.sample_forward`` and ``pg.sample_predictive`` pass data,
+``pg.sample``, ``pg.sample_forward``, ``pg.sample_predictive`` and ``pg.fit`` pass data,
 observed values and array arguments to their compiled programs as *inputs*,
 and keep those programs in the caches of this module, keyed by the model's
 graph (its identity), the passes, the sampler settings and the *shapes and
@@ -93,7 +93,7 @@ class ProgramCache:
 def clear_cache() -> None:
     """Empty ppgraph's caches of compiled programs (``pg.clear_cache()``).
 
-    The next ``pg.sample`` / ``pg.sample_forward`` / ``pg.sample_predictive`` call
+    The next ``pg.sample`` / ``pg.sample_forward`` / ``pg.sample_predictive`` / ``pg.fit`` call
     generates and compiles its program again.  Use it to free the memory held by
     compiled programs of models you no longer use, or to time a first call.
     """

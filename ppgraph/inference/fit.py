@@ -45,6 +45,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any
@@ -63,7 +64,7 @@ from .fit_problem import INIT_SCALE, NUM_INIT_DRAWS, FitProblem, check_bounded  
 from .fit_result import FitResult, fixed_model
 from .variational import MeanFieldPosterior
 
-__all__ = ["fit", "FitResult", "MeanFieldPosterior", "FitProblem", "DEFAULT_LEARNING_RATE"]
+__all__ = ["fit", "FitResult", "MeanFieldPosterior", "FitProblem", "DEFAULT_LEARNING_RATE", "default_optimizer"]
 
 DEFAULT_LEARNING_RATE = 1e-3
 """Learning rate of the default optimizer, ``optax.adam(DEFAULT_LEARNING_RATE)``."""
@@ -93,7 +94,10 @@ def fit(
     *args
         The model's arguments (data, covariates); keywords work too.
     optimizer
-        An Optax gradient transformation (default ``optax.adam(1e-3)``).
+        An Optax gradient transformation (default ``optax.adam(1e-3)``).  The
+        compiled training loop is cached per model, data shapes and optimizer
+        *object*: pass the same object to later calls to reuse it (see
+        ``docs/scaling.md``; ``pg.clear_cache()`` empties the cache).
     num_steps
         Optimisation steps.
     batch_size
@@ -121,8 +125,8 @@ def fit(
     if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
         raise ModelError(f"num_steps must be a positive int, got {num_steps!r}")
     _check_temperature(temperature)
-    problem = FitProblem.build(model, args, observed, batch_size, temperature=temperature)
-    optimizer = optax.adam(DEFAULT_LEARNING_RATE) if optimizer is None else optimizer
+    problem = FitProblem.cached(model, args, observed, batch_size, temperature=temperature)
+    optimizer = default_optimizer() if optimizer is None else optimizer
     init_key, data_key, run_key = jax.random.split(as_key(rng_key), 3)
     state = problem.init(init_key)
     state, losses = _train(problem, state, optimizer, num_steps, data_key, run_key, progress)
@@ -146,18 +150,8 @@ def _train(
     progress: bool,
 ) -> tuple[dict[str, dict[str, Any]], np.ndarray]:
     """Run the optimisation in jit-compiled ``lax.scan`` chunks (one per progress-bar update)."""
-
-    def one_step(carry: tuple, step: jax.Array, data: dict[str, Any]) -> tuple[tuple, jax.Array]:
-        state, opt_state = carry
-        batch = problem.batch(data, step, data_key)
-        loss, grads = jax.value_and_grad(problem.loss)(state, jax.random.fold_in(run_key, step), batch)
-        updates, opt_state = optimizer.update(grads, opt_state, state)
-        return (optax.apply_updates(state, updates), opt_state), loss
-
-    @jax.jit
-    def run_chunk(carry: tuple, steps: jax.Array, data: dict[str, Any]) -> tuple[tuple, jax.Array]:
-        return jax.lax.scan(lambda c, s: one_step(c, s, data), carry, steps)
-
+    run_chunk = _training_program(problem, optimizer)
+    keys = (data_key, run_key)
     initial = state
     carry = (state, optimizer.init(state))
     losses: list[np.ndarray] = []
@@ -167,11 +161,11 @@ def _train(
         for size in _chunks(num_steps, progress):
             steps = jnp.arange(start, start + size)
             if start == 0:  # the first call traces the model: map errors to the node that failed
-                carry, chunk_losses = call_mapped(problem.terms._replace(fn=run_chunk), carry, steps, problem.data)
+                carry, chunk_losses = call_mapped(problem.terms._replace(fn=run_chunk), carry, steps, problem.data, keys)
                 if not np.isfinite(float(chunk_losses[0])):
                     _explain_nonfinite(problem, initial)
             else:
-                carry, chunk_losses = run_chunk(carry, steps, problem.data)
+                carry, chunk_losses = run_chunk(carry, steps, problem.data, keys)
             losses.append(np.asarray(chunk_losses))
             start += size
             if bar is not None:
@@ -189,6 +183,35 @@ def _train(
             hint="lower the optimizer's learning rate, or check the priors and data",
         )
     return carry[0], out
+
+
+def _training_program(problem: FitProblem, optimizer: optax.GradientTransformation) -> Any:
+    """The compiled training chunk of ``problem`` with ``optimizer``, built once per problem and optimizer
+    object (:meth:`FitProblem.cached` shares the problem across data of the same shapes)."""
+    key = ("train", id(optimizer))
+    if key in problem.programs:
+        return problem.programs[key][1]
+
+    def one_step(carry: tuple, step: jax.Array, data: dict[str, Any], keys: tuple) -> tuple[tuple, jax.Array]:
+        state, opt_state = carry
+        data_key, run_key = keys
+        batch = problem.batch(data, step, data_key)
+        loss, grads = jax.value_and_grad(problem.loss)(state, jax.random.fold_in(run_key, step), batch)
+        updates, opt_state = optimizer.update(grads, opt_state, state)
+        return (optax.apply_updates(state, updates), opt_state), loss
+
+    @jax.jit
+    def run_chunk(carry: tuple, steps: jax.Array, data: dict[str, Any], keys: tuple) -> tuple[tuple, jax.Array]:
+        return jax.lax.scan(lambda c, s: one_step(c, s, data, keys), carry, steps)
+
+    problem.programs[key] = (optimizer, run_chunk)  # the optimizer is kept: its id stays its own
+    return run_chunk
+
+
+@functools.cache
+def default_optimizer() -> optax.GradientTransformation:
+    """``optax.adam(DEFAULT_LEARNING_RATE)``, one object (so repeated fits reuse the compiled program)."""
+    return optax.adam(DEFAULT_LEARNING_RATE)
 
 
 def _check_temperature(temperature: Any) -> None:

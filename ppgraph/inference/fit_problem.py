@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 import networkx as nx
 import numpy as np
 
+from ..cache import ProgramCache, spec
 from ..codegen import Compiled, call_mapped, generate
 from ..compile import _check_arguments, jit_call
 from ..datachecks import check_data
@@ -32,6 +34,8 @@ from ..supports import support_of
 from .variational import MeanFieldPosterior
 
 __all__ = ["FitProblem", "check_bounded", "INIT_SCALE", "NUM_INIT_DRAWS"]
+
+_PROBLEMS = ProgramCache("fit_problems", maxsize=32)
 
 INIT_SCALE = 0.1
 """Initial standard deviation of every variational factor (as NumPyro's ``AutoNormal``)."""
@@ -60,6 +64,36 @@ def _is_static(value: Any) -> bool:
     if isinstance(value, (bool, int, str, type(None))):
         return True
     return isinstance(value, tuple) and all(_is_static(v) for v in value)
+
+
+def _inputs(bound: dict[str, Any], values: dict[str, Any], given_observed: list[str]) -> tuple[dict, dict]:
+    """Static Python-scalar arguments and data (arrays) by identifier."""
+    static: dict[str, Any] = {}
+    data: dict[str, Any] = {}
+    for name, value in [*bound.items(), *((n, values[n]) for n in given_observed)]:
+        if _is_static(value):
+            static[ident(name)] = value
+        else:
+            data[ident(name)] = jnp.asarray(value) if isinstance(value, (list, float, np.ndarray, np.generic)) else value
+    return static, data
+
+
+def _is_input(problem: "FitProblem", name: str) -> bool:
+    """Whether the observed value of ``name`` is an input of every generated function of ``problem``
+    (not a constant: the initial-value sampler reads observed values upstream of a latent as constants)."""
+    return (isinstance(problem.trainable.obj(name), RandomVariable) and ident(name) not in problem.static
+            and problem.init_fn.graph.node_of(name) is None)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        leaves_a, tree_a = jax.tree.flatten(a)
+        leaves_b, tree_b = jax.tree.flatten(b)
+        return tree_a == tree_b and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(leaves_a, leaves_b))
+    except Exception:
+        return False
 
 
 def _depends_on(graph: Graph, name: str, sources: set[str]) -> bool:
@@ -188,6 +222,9 @@ class FitProblem:
     batch_size: int | None
     trainable: Graph
     temperature: float = 1.0
+    programs: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Compiled programs of this problem (training loops, value maps), shared by every
+    data set of the same shapes (:meth:`cached`)."""
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
@@ -232,13 +269,7 @@ class FitProblem:
         )
         given_observed = [n for n in values if isinstance(graph.obj(n), RandomVariable)]
 
-        static: dict[str, Any] = {}
-        data: dict[str, Any] = {}
-        for name, value in [*bound.items(), *((n, values[n]) for n in given_observed)]:
-            if _is_static(value):
-                static[ident(name)] = value
-            else:
-                data[ident(name)] = jnp.asarray(value) if isinstance(value, (list, float, np.ndarray, np.generic)) else value
+        static, data = _inputs(bound, values, given_observed)
 
         num_data, batched, scaled = cls._batching(ugraph, bound, values, given_observed, batch_size)
         terms = generate(
@@ -253,6 +284,52 @@ class FitProblem:
             num_data=num_data, batch_size=None if not batched else batch_size, trainable=trainable,
             temperature=float(temperature),
         )
+
+    @classmethod
+    def cached(
+        cls,
+        model: Model | Graph,
+        args: tuple = (),
+        observed: dict[str, Any] | None = None,
+        batch_size: int | None = None,
+        *,
+        temperature: float = 1.0,
+    ) -> "FitProblem":
+        """:meth:`build`, once per model, settings and data *shapes* (``pg.fit``'s compile once per shape).
+
+        A call with new data of the shapes of an earlier call returns that
+        problem with the new data: its generated functions and compiled
+        programs (:attr:`programs`) are reused.  The data are checked on every
+        call.  Observed values the generated code holds as constants (a fixed
+        layer, an observed variable a latent's prior reads) must be the same
+        values for a hit.  ``pg.clear_cache()`` empties the cache.
+        """
+        model = as_model(model)
+        bound, values = model.bind(tuple(args), dict(observed or {}))
+        if not (batch_size is None or type(batch_size) is int):  # build names what is wrong
+            return cls.build(model, args, observed, batch_size, temperature=temperature)
+        key = (id(model.graph), batch_size, float(temperature), jax.config.jax_enable_x64,
+               tuple(sorted((k, spec(v)) for k, v in bound.items())),
+               tuple(sorted((k, spec(np.asarray(v) if isinstance(v, (int, float)) else v)) for k, v in values.items())))
+        built: list[FitProblem] = []
+
+        def build() -> tuple[FitProblem, dict[str, Any], Any]:
+            problem = cls.build(model, args, observed, batch_size, temperature=temperature)
+            built.append(problem)
+            pinned = {n: values[n] for n in values if not _is_input(problem, n)}
+            keep = (model.graph, [v for v in (*bound.values(), *values.values()) if spec(v)[0] == "object"])
+            return dataclasses.replace(problem, data={}), pinned, keep
+
+        template, pinned, _ = _PROBLEMS.get(key, build)
+        if built:
+            return built[0]
+        if not all(_same_value(values[n], v) for n, v in pinned.items()):  # a constant of the code changed
+            return cls.build(model, args, observed, batch_size, temperature=temperature)
+        _check_arguments(model, bound)
+        check_data(model.graph, {**bound, **values})
+        given_observed = [n for n in values if isinstance(template.trainable.obj(n), RandomVariable)]
+        _, data = _inputs(bound, values, given_observed)
+        return dataclasses.replace(template, data=data)
 
     @staticmethod
     def _batching(
@@ -374,7 +451,24 @@ class FitProblem:
     def _evaluator(
         self, targets: tuple[str, ...], params: dict[str, Any]
     ) -> Callable[[dict[str, jax.Array]], dict[str, Any]]:
-        """A function of the unconstrained latents computing the nodes ``targets`` (parameters fixed)."""
+        """A function of the unconstrained latents computing the nodes ``targets`` (parameters fixed).
+
+        Generated and compiled once per problem and targets (:attr:`programs`); the
+        returned function reads this problem's data.
+        """
+        key = ("values", targets)
+        if key not in self.programs:
+            self.programs[key] = self._value_program(targets)
+        fn, run, latents, data_names, param_names = self.programs[key]
+        data = {k: self.data[k] for k in data_names}
+        fixed = {ident(n): params[n] for n in param_names}
+
+        def evaluate(values: dict[str, jax.Array]) -> dict[str, Any]:
+            return call_mapped(fn._replace(fn=run), {k: values[k] for k in latents}, data, fixed)
+
+        return evaluate
+
+    def _value_program(self, targets: tuple[str, ...]) -> tuple:
         sub = _upstream(self.graph, targets)
         outputs = {}
         for name in targets:  # given nodes are not outputs: copy them into fresh deterministic nodes
@@ -390,8 +484,8 @@ class FitProblem:
         fn = generate(sub, "sample", given=given, takes_key=False, label="fit_values",
                       doc="Values of nodes of {model} from unconstrained latents and trained parameters.")
         static = {k: v for k, v in self.static.items() if sub.node_of(k) is not None}
-        data = {k: v for k, v in self.data.items() if sub.node_of(k) is not None}
-        fixed = {ident(n): params[n] for n in given if n in self.parameters}
+        data_names = tuple(k for k in self.data if sub.node_of(k) is not None)
+        param_names = tuple(n for n in given if n in self.parameters)
         latents = [n for n in given if n in self.latents]
 
         @jax.jit
@@ -399,10 +493,7 @@ class FitProblem:
             out = fn.fn(**static, **data, **fixed, **{ident(k): values[k] for k in latents})
             return {n: out[outputs[n]] for n in targets}
 
-        def evaluate(values: dict[str, jax.Array]) -> dict[str, Any]:
-            return call_mapped(fn._replace(fn=run), {k: values[k] for k in latents}, data, fixed)
-
-        return evaluate
+        return fn, run, latents, data_names, param_names
 
     def _constrainer(self, params: dict[str, Any]) -> Callable[[dict[str, jax.Array]], dict[str, jax.Array]]:
         if not self.constrained:

@@ -65,6 +65,8 @@ def test_pilot_estimates_the_exact_vip_centredness_of_a_gaussian_model(s, noise,
     choice = _pilot(known_scale, (s, noise, n), {"y": y})
     assert choice.centeredness["x"] == pytest.approx(exact, abs=0.06)
     assert choice.noncentered == (("x",) if exact < 0.5 else ())
+    # a clear case (|c* - 1/2| >= 0.2 with margin) stops early; an ambiguous one runs every step
+    assert choice.steps == (autoreparam.PILOT.num_steps if abs(exact - 0.5) < 0.25 else autoreparam.PILOT.min_steps)
 
 
 def test_candidates_are_the_hierarchical_loc_scale_latents():
@@ -121,7 +123,7 @@ def test_auto_keeps_data_rich_groups_centred():
 def test_auto_without_candidates_runs_no_pilot():
     post = _sample(M.beta_binomial, 2.0, 3.0, 20, k=13)
     assert post.info["reparam"] == {"mode": "auto", "noncentered": [], "centeredness": {}, "pilot_seconds": 0.0,
-                                    "graph": M.beta_binomial.graph}
+                                    "pilot_steps": 0, "graph": M.beta_binomial.graph}
 
 
 def test_auto_is_deterministic_and_compiles_once_per_shape():

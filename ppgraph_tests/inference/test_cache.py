@@ -168,6 +168,70 @@ def test_sample_predictive_and_sample_forward_reuse_their_programs():
     assert len(TRACES) == traced
 
 
+@pg.model
+def prior_reads_data(scale):
+    a <~ dist.Normal(0.0, 1.0)
+    b <~ dist.Normal(a, scale)               # observed: ...
+    c <~ dist.Normal(b, 1.0)                 # ... and a latent's prior reads it (a constant of the init code)
+    return c
+
+
+def _fit(seed: int = 0, **data) -> pg.FitResult:
+    return pg.fit(regression, seed, **data, num_steps=60, progress=False, optimizer=_ADAM)
+
+
+_ADAM = __import__("optax").adam(0.05)
+
+
+def _same_fit(a: pg.FitResult, b: pg.FitResult) -> None:
+    np.testing.assert_array_equal(a.losses, b.losses)
+    for name in a.posterior.loc:
+        np.testing.assert_array_equal(a.posterior.loc[name], b.posterior.loc[name], err_msg=name)
+        np.testing.assert_array_equal(a.posterior.scale[name], b.posterior.scale[name], err_msg=name)
+
+
+def test_fit_reuses_its_program_for_new_data_of_the_same_shapes():
+    pg.clear_cache()
+    TRACES.clear()
+    first = _fit(**_data(0))
+    traced = len(TRACES)
+    assert traced >= 1
+    second = _fit(**_data(1))                  # new values, same shapes, the same optimizer object
+    assert len(TRACES) == traced, "pg.fit traced the model again for data of the same shapes"
+    assert cache_info()["fit_problems"] == {"hits": 1, "misses": 1, "size": 1}
+    assert not np.allclose(first.losses, second.losses)
+    draws = second.posterior.sample(jax.random.key(0), 200)       # the cached value map, this call's data
+    assert draws["beta"].shape == (200, 2) and np.all(np.asarray(draws["sigma"]) > 0)
+    pg.clear_cache()
+    _same_fit(second, _fit(**_data(1)))         # an uncached fit on the second data set
+    TRACES.clear()
+    _fit(**_data(0, n_obs=15))                  # other shapes: another program
+    assert len(TRACES) >= 1 and cache_info()["fit_problems"]["misses"] == 2
+
+
+def test_fit_default_optimizer_is_one_object_and_bad_data_are_checked_on_a_hit():
+    from ppgraph.inference.fit import default_optimizer
+
+    assert default_optimizer() is default_optimizer()
+    pg.clear_cache()
+    pg.fit(regression, 0, **_data(0), num_steps=5, progress=False)
+    pg.fit(regression, 0, **_data(1), num_steps=5, progress=False)
+    assert cache_info()["fit_problems"]["hits"] == 1
+    bad = {**_data(2), "y": jnp.full((12,), jnp.nan)}
+    with pytest.raises(pg.ModelError):           # a cache hit still checks the new data
+        pg.fit(regression, 0, **bad, num_steps=5, progress=False)
+
+
+def test_fit_with_an_observed_value_the_init_code_holds_as_a_constant():
+    pg.clear_cache()
+    settings = dict(num_steps=40, progress=False, optimizer=_ADAM)
+    pg.fit(prior_reads_data, 0, 1.0, b=jnp.asarray(1.0), **settings)
+    cached = pg.fit(prior_reads_data, 0, 1.0, b=jnp.asarray(4.0), **settings)   # not a hit: b is pinned
+    pg.clear_cache()
+    _same_fit(cached, pg.fit(prior_reads_data, 0, 1.0, b=jnp.asarray(4.0), **settings))
+    assert float(cached.posterior.loc["c"]) > 2.0     # c's posterior sits near the new b
+
+
 _DEVICES_SCRIPT = textwrap.dedent(
     """
     import warnings
