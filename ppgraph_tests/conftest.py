@@ -5,6 +5,11 @@ reads models with ``inspect.getsource``, so models in tests must live in files.
 ``line_of`` finds the line of a statement in such a file: error-location tests take
 their expected line from the source text, never from ppgraph's own ``location``.
 
+Compiled programs: the test session shares one JAX persistent compilation cache (a fresh
+temporary folder per session, removed at the end) between its xdist workers and the
+subprocesses they start, so a program that several tests compile (the same model and
+settings) is built by XLA once.  ``PPGRAPH_TEST_JAX_CACHE=off`` turns it off.
+
 Optional tools: tests marked ``@pytest.mark.dot`` (or ``@requires_dot``) need Graphviz's
 ``dot`` program. Without it they are skipped, except under ``PPGRAPH_REQUIRE_EXTRAS=1``
 (CI installs everything), where :func:`skip_or_fail` turns the skip into a failure.
@@ -17,6 +22,7 @@ import itertools
 import os
 import shutil
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 from types import ModuleType
@@ -31,6 +37,33 @@ _counter = itertools.count()
 
 requires_dot = pytest.mark.dot
 """Marker of tests that run Graphviz's ``dot`` program (skipped without it; failed under PPGRAPH_REQUIRE_EXTRAS=1)."""
+
+
+_JAX_CACHE = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
+               "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def pytest_configure(config) -> None:
+    """The session's JAX compilation cache: made by the main process, inherited by workers and subprocesses."""
+    if os.environ.get("PPGRAPH_TEST_JAX_CACHE") == "off" or hasattr(config, "workerinput"):
+        return
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return  # the user's own cache
+    folder = tempfile.mkdtemp(prefix="ppgraph-tests-jax-cache-")
+    config._ppgraph_jax_cache = folder
+    os.environ.update({k: v or folder for k, v in _JAX_CACHE.items()})
+    if "jax" in sys.modules:  # already imported (by a plugin): set what it read from the environment
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", folder)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_unconfigure(config) -> None:
+    folder = getattr(config, "_ppgraph_jax_cache", None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def skip_or_fail(reason: str) -> None:

@@ -1,7 +1,8 @@
 """trax adapter: lift any trax layer into a Bayesian layer.
 
 ``import ppgraph`` never imports trax (it starts TensorFlow, which takes seconds);
-this module does.  Install the extra with ``pip install "ppgraph[trax]"``.
+this module does (and spares trax's ``assert_shape`` decorator a slow ``inspect.stack()``,
+which more than triples the import time: see ``_import_trax``).  Install the extra with ``pip install "ppgraph[trax]"``.
 
 ``lift(trax_layer, prior, kernel_prior=..., bias_prior=...)`` returns a layer
 object usable after ``<~`` exactly like ``nn.Serial(...)``:
@@ -39,7 +40,10 @@ Examples
 from __future__ import annotations
 
 import copy
+import inspect
+import sys
 import threading
+import types
 from typing import Any
 
 import jax
@@ -49,9 +53,51 @@ from ..errors import ModelError
 from ..model import weights_of
 from .base import TRAINABLE, Layer, Path, float_dtype, path_str, raise_no_input, tree_build
 
+
+
+def _frames_without_source(context: int = 1) -> list[inspect.FrameInfo]:
+    """``inspect.stack()`` without its source lookups: frames, file names and line numbers."""
+    frames, frame = [], sys._getframe(1)
+    while frame is not None:
+        frames.append(inspect.FrameInfo(frame, frame.f_code.co_filename, frame.f_lineno,
+                                        frame.f_code.co_name, None, None))
+        frame = frame.f_back
+    return frames
+
+
+def _import_trax() -> tuple[Any, Any]:
+    """Import trax, sparing its ``assert_shape`` decorator the cost of ``inspect.stack()``.
+
+    ``assert_shape`` records where each decorated layer was defined from
+    ``inspect.stack()[1]``: 65 times while ``trax.layers`` imports and again whenever
+    a decorated layer (``tl.Dense``, activations, attention) is built.  ``inspect.stack()``
+    looks up the source of every frame through ``inspect.getmodule``, which scans
+    ``sys.modules`` (thousands of TensorFlow modules): the import takes about 30 s on a
+    2-core machine, 9 s without it.  Only the caller's frame, file and line are used,
+    so trax is given frames without source lookups (its messages are unchanged): for
+    the import, and in trax's ``assert_shape`` module afterwards.  Nothing changes
+    when trax was imported before.
+    """
+    already = "trax.layers" in sys.modules
+    slow = inspect.stack
+    if not already:
+        inspect.stack = _frames_without_source
+    try:
+        import trax
+        import trax.layers as tl
+        from trax.layers import assert_shape
+    finally:
+        inspect.stack = slow
+    if isinstance(getattr(assert_shape, "inspect", None), types.ModuleType) and assert_shape.inspect is inspect:
+        shim = types.ModuleType("inspect", "the inspect module, with a stack() that skips source lookups")
+        shim.__dict__.update({k: v for k, v in vars(inspect).items() if not k.startswith("__")})
+        shim.stack = _frames_without_source
+        assert_shape.inspect = shim
+    return trax, tl
+
+
 try:
-    import trax
-    import trax.layers as tl
+    trax, tl = _import_trax()
 except ImportError as err:  # pragma: no cover - depends on the environment
     raise ImportError(
         "ppgraph.nn.trax needs trax: pip install 'ppgraph[trax]' "

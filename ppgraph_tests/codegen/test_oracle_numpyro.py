@@ -35,15 +35,21 @@ def numpyro_point(spec, seed: int) -> dict:
     """One prior draw of every NumPyro sample site (improper priors: arbitrary valid values)."""
     improper = spec.improper_values(np.random.default_rng(seed))
     model = handlers.seed(handlers.substitute(spec.numpyro_model, data=improper), seed)
-    trace = handlers.trace(model).get_trace()
-    return {name: site["value"] for name, site in trace.items() if site["type"] == "sample" and not site["is_observed"]}
+
+    def draw():
+        trace = handlers.trace(model).get_trace()
+        return {name: site["value"] for name, site in trace.items()
+                if site["type"] == "sample" and not site["is_observed"]}
+
+    # one compiled program: op by op, NumPyro's samplers compile dozens of small kernels each
+    return jax.jit(draw)()
 
 
 def numpyro_logp(spec, sites: dict, observed: dict | None = None) -> float:
     """NumPyro's joint log density: ``observed`` values as ``obs=`` data, the other ``sites`` as latent values."""
     observed = observed or {}
     latent = {k: v for k, v in sites.items() if k not in observed}
-    logp, _ = log_density(spec.numpyro_model, (), observed, latent)
+    logp = jax.jit(lambda latent, observed: log_density(spec.numpyro_model, (), observed, latent)[0])(latent, observed)
     return float(logp)
 
 

@@ -7,9 +7,6 @@ give exactly the draws a fresh (uncached) run on that data gives.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
 
@@ -22,6 +19,8 @@ import ppgraph as pg
 from ppgraph import dist
 from ppgraph.cache import cache_info
 from ppgraph.inference import SamplingWarning
+
+from .two_devices import run_on_two_devices
 
 TRACES: list[int] = []
 SETTINGS = dict(num_warmup=40, num_samples=30, num_chains=2, progress=False)
@@ -266,13 +265,7 @@ _DEVICES_SCRIPT = textwrap.dedent(
 
 
 def test_chains_split_over_devices_give_the_draws_of_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    out = subprocess.run([sys.executable, "-c", _DEVICES_SCRIPT], env=env, cwd=root, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().endswith("ok")
+    run_on_two_devices(_DEVICES_SCRIPT)
 
 
 def test_bad_devices_argument():

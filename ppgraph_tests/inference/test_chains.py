@@ -11,9 +11,6 @@ leapfrog step of a 10,000-dimensional model about 2.5x slower).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import arviz as az
@@ -26,6 +23,7 @@ import ppgraph as pg
 from ppgraph.inference.chains import ChainProgram, over_chains
 
 from . import inference_models as M
+from .two_devices import run_on_two_devices
 
 
 def _loop(key, limit, scale):
@@ -150,10 +148,4 @@ _ONE_PER_DEVICE = textwrap.dedent(
 
 
 def test_one_chain_per_device_gives_the_draws_of_both_chains_on_one_device():
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    out = subprocess.run([sys.executable, "-c", _ONE_PER_DEVICE], env=env, cwd=root, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().endswith("ok")
+    run_on_two_devices(_ONE_PER_DEVICE)

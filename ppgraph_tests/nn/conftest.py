@@ -11,8 +11,9 @@ from ppgraph_tests.conftest import skip_or_fail
 
 @pytest.fixture(scope="session")
 def trax_layers():
-    """``trax.layers`` (imported lazily: it starts TensorFlow)."""
+    """``trax.layers``, imported through ``ppgraph.nn.trax`` (lazily: it starts TensorFlow)."""
     try:
+        import ppgraph.nn.trax  # noqa: F401 - imports trax without its slow inspect.stack() calls
         import trax.layers as tl
     except ImportError as err:
         skip_or_fail(f"trax cannot be imported ({err}); pip install 'ppgraph[trax]'")
