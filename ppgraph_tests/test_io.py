@@ -79,7 +79,7 @@ def assert_same_logpdf(original, loaded, key, *args):
 
 
 class TestRoundTrip:
-    @settings(derandomize=True, max_examples=6, deadline=None)
+    @settings(derandomize=True, max_examples=4, deadline=None)
     @given(spec=model_specs(max_random=6, family_names=PROPER))
     def test_random_models(self, tmp_path_factory, spec):
         model = spec.build()

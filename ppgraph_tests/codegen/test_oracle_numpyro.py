@@ -53,7 +53,7 @@ def numpyro_logp(spec, sites: dict, observed: dict | None = None) -> float:
     return float(logp)
 
 
-@settings(max_examples=15, **SETTINGS)
+@settings(max_examples=10, **SETTINGS)
 @given(model_specs(min_random=1, max_random=10))
 def test_logpdf_equals_numpyro_log_density(spec):
     """Observed nodes observed with ``pg.passes.observe`` on ppgraph's side, given as ``obs=`` on NumPyro's."""
@@ -69,7 +69,7 @@ def test_logpdf_equals_numpyro_log_density(spec):
 
 
 @pytest.mark.slow
-@settings(max_examples=8, **SETTINGS)
+@settings(max_examples=5, **SETTINGS)
 @given(model_specs(min_random=2, max_random=8, family_names=CHEAP_TO_SAMPLE, observed=False))
 def test_logpdf_equals_numpyro_at_ppgraph_draws(spec):
     """Points drawn by pg.sample_forward (improper priors fixed by keyword) agree as well."""

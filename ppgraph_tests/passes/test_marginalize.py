@@ -20,7 +20,7 @@ from ppgraph.ir import Deterministic, Graph, RandomVariable
 from ppgraph.passes import marginalize, observe
 from ppgraph_tests.passes.graphcheck import assert_graphs_equal, assert_unchanged, snapshot
 
-SETTINGS = settings(derandomize=True, max_examples=15, deadline=None, database=None)
+SETTINGS = settings(derandomize=True, max_examples=10, deadline=None, database=None)
 
 
 # -- random models: 1-3 discrete latents, a continuous parent, an observed child ------------------------

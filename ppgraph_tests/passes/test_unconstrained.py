@@ -39,7 +39,7 @@ def _close(a, b, tol=2e-4):
 
 
 # -- random models -------------------------------------------------------------------------------------
-@settings(derandomize=True, max_examples=15, deadline=None, database=None)
+@settings(derandomize=True, max_examples=10, deadline=None, database=None)
 @given(model_specs(max_random=6, family_names=CONTINUOUS, layers=False))
 def test_random_models_match_biject_to_and_potential_energy(spec):
     """Test points: u ~ N(0, 1) in unconstrained space, x = T(u) node by node (T from biject_to).

@@ -144,7 +144,7 @@ def test_pure_idempotent_and_special_nodes_kept(case):
 
 
 @pytest.mark.slow
-@settings(derandomize=True, max_examples=5, deadline=None, database=None)
+@settings(derandomize=True, max_examples=3, deadline=None, database=None)
 @given(repeated_models())
 def test_forward_samples_have_the_same_distribution(case):
     graph, _, special, k, length = case

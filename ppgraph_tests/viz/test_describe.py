@@ -45,7 +45,7 @@ def check_support(support: str | None, graph, name: str, draws: dict) -> None:
 
 
 class TestDescribe:
-    @settings(derandomize=True, max_examples=8, deadline=None)
+    @settings(derandomize=True, max_examples=5, deadline=None)
     @given(model_specs(max_random=6, family_names=PROPER))
     def test_random_models_against_samples(self, spec):
         model = spec.build()
