@@ -66,6 +66,22 @@ def pytest_unconfigure(config) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+# Modules whose tests take tens of seconds each (docs pages, examples, random-model oracles).
+_LONG_MODULES = ("test_docs.py", "test_examples_bnn.py", "test_examples.py", "test_oracle_numpyro.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Long tests first (statistical ``slow`` tests, docs pages, examples), the rest in their order.
+
+    Under ``pytest -n 2`` a test of a minute that starts last leaves the other worker idle for a
+    minute; started first, the short tests fill the gaps at the end.
+    """
+    def long(item) -> bool:
+        return item.get_closest_marker("slow") is not None or item.path.name in _LONG_MODULES
+
+    items.sort(key=lambda item: not long(item))  # stable: the order within each group is kept
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip the running test because an optional dependency is missing; under ``PPGRAPH_REQUIRE_EXTRAS=1``, fail it."""
     if os.environ.get("PPGRAPH_REQUIRE_EXTRAS") == "1":
