@@ -15,7 +15,11 @@ NumPyro's chains ``chain_method="vectorized"``):
 Runs per seed, interleaved: ppgraph ``reparam="auto"`` (the default), ppgraph
 ``reparam=None`` (all centred, as written), ppgraph ``reparam="noncentered"``
 (all non-centred), NumPyro on the centred model.  Every run is end to end
-(``pg.clear_cache()`` first: compile, the pilot and sampling included).
+(``pg.clear_cache()`` first: compile, the pilot and sampling included), after
+one short untimed call of every runner on the model (so the first timed run
+does not also pay the process's first use of the code paths: imports, JAX's
+tracing caches).  Five seeds: min-ESS of a funnel-shaped posterior varies by
+±30% between seeds, more than the effect measured.
 Min-ESS is the minimum bulk ESS (ArviZ) over every element of every latent.
 
 Targets (issue 10): centred eight schools >= 1.5x NumPyro's min-ESS/s on the
@@ -26,6 +30,8 @@ seed).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import time
 import warnings
 from typing import Any
@@ -112,7 +118,8 @@ def _ppgraph(model: Any, data: dict, names: list[str], settings: Settings, seed:
     return {"wall": wall, "cpu": cpu, "min_ess": min_ess(post.samples, names),
             "divergences": int(np.sum(np.asarray(post.stats["diverging"]))),
             "noncentered": info["noncentered"], "centeredness": info.get("centeredness", {}),
-            "pilot_seconds": info.get("pilot_seconds", 0.0)}
+            "pilot_seconds": info.get("pilot_seconds", 0.0),
+            "pilot_steps": info.get("pilot_steps", 0)}
 
 
 def _numpyro(model: Any, data: dict, names: list[str], settings: Settings, seed: int) -> dict:
@@ -134,7 +141,8 @@ def _ess_per_s(outs: list[dict]) -> list[float]:
 def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, Any]:
     """The rows of this section (see the module docstring)."""
     quick = settings.name == "quick"
-    seeds = list(range(1 if quick else max(3, settings.nuts_repeats)))
+    seeds = list(range(1 if quick else max(5, settings.nuts_repeats)))
+    short = dataclasses.replace(settings, num_warmup=20, num_samples=20)
     rows, raw = [], {}
     for label, (model, np_model, data, names, np_target) in MODELS.items():
         if only_models and not any(m in label for m in only_models):
@@ -144,18 +152,22 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
             num_groups = np_data.pop("num_groups")
             np_model = (lambda f, n: (lambda *a, **k: f(*a, num_groups=n, **k)))(np_model, num_groups)
         runners = {
-            "auto": lambda s, m=model, d=data: _ppgraph(m, d, names, settings, s, "auto"),
-            "centred": lambda s, m=model, d=data: _ppgraph(m, d, names, settings, s, None),
-            "noncentred": lambda s, m=model, d=data: _ppgraph(m, d, names, settings, s, "noncentered"),
-            "numpyro": lambda s, m=np_model, d=np_data: _numpyro(m, d, names, settings, s),
+            "auto": lambda s, settings, m=model, d=data: _ppgraph(m, d, names, settings, s, "auto"),
+            "centred": lambda s, settings, m=model, d=data: _ppgraph(m, d, names, settings, s, None),
+            "noncentred": lambda s, settings, m=model, d=data: _ppgraph(m, d, names, settings, s, "noncentered"),
+            "numpyro": lambda s, settings, m=np_model, d=np_data: _numpyro(m, d, names, settings, s),
         }
-        runs = interleaved_runs(runners, seeds, label=f"reparam {label}")
+        for name, runner in runners.items():  # untimed: the first use of each code path
+            runner(10_000, short)
+        runs = interleaved_runs({k: functools.partial(r, settings=settings) for k, r in runners.items()},
+                                seeds, label=f"reparam {label}")
         raw[label] = runs
         auto, c, nc, ref = (_ess_per_s(runs[k]) for k in ("auto", "centred", "noncentred", "numpyro"))
         chosen = sorted({",".join(o.get("noncentered", [])) or "(none)" for o in runs["auto"] if "error" not in o})
         pilot = [o["pilot_seconds"] for o in runs["auto"] if "error" not in o]
+        steps = [o.get("pilot_steps", 0) for o in runs["auto"] if "error" not in o]
         note = (f"auto non-centred: {' / '.join(chosen)}; pilot {min(pilot, default=0):.2f}-"
-                f"{max(pilot, default=0):.2f} s of the run; divergences auto {[o.get('divergences') for o in runs['auto']]}, "
+                f"{max(pilot, default=0):.2f} s of the run ({min(steps, default=0)}-{max(steps, default=0)} steps); divergences auto {[o.get('divergences') for o in runs['auto']]}, "
                 f"NumPyro {[o.get('divergences') for o in runs['numpyro']]}")
         if np_target is not None:
             rows.append(comparison(f"{label}: auto vs NumPyro (centred model)", "min-ESS/s", auto, ref,
