@@ -39,8 +39,9 @@ requires_dot = pytest.mark.dot
 """Marker of tests that run Graphviz's ``dot`` program (skipped without it; failed under PPGRAPH_REQUIRE_EXTRAS=1)."""
 
 
-_JAX_CACHE = {"JAX_COMPILATION_CACHE_DIR": None, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0.2",
-               "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+# JAX's options of the session cache (each is also read from the environment variable of its
+# upper-case name, which workers and subprocesses inherit); the folder is set per session
+_JAX_CACHE = {"jax_persistent_cache_min_compile_time_secs": 0.2, "jax_persistent_cache_min_entry_size_bytes": 0}
 
 
 def pytest_configure(config) -> None:
@@ -51,13 +52,13 @@ def pytest_configure(config) -> None:
         return  # the user's own cache
     folder = tempfile.mkdtemp(prefix="ppgraph-tests-jax-cache-")
     config._ppgraph_jax_cache = folder
-    os.environ.update({k: v or folder for k, v in _JAX_CACHE.items()})
+    options = {"jax_compilation_cache_dir": folder, **_JAX_CACHE}
+    os.environ.update({name.upper(): str(value) for name, value in options.items()})
     if "jax" in sys.modules:  # already imported (by a plugin): set what it read from the environment
         import jax
 
-        jax.config.update("jax_compilation_cache_dir", folder)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+        for name, value in options.items():
+            jax.config.update(name, value)
 
 
 def pytest_unconfigure(config) -> None:

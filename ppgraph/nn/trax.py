@@ -54,7 +54,6 @@ from ..model import weights_of
 from .base import TRAINABLE, Layer, Path, float_dtype, path_str, raise_no_input, tree_build
 
 
-
 def _frames_without_source(context: int = 1) -> list[inspect.FrameInfo]:
     """``inspect.stack()`` without its source lookups: frames, file names and line numbers."""
     frames, frame = [], sys._getframe(1)
