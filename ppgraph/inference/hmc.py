@@ -120,15 +120,14 @@ class _BlackJAXHMC:
         used = chain_devices(devices, num_chains)
         key = ("blackjax-hmc", self, num_warmup, num_samples, num_chains, tuple(d.id for d in used))
         program = problem.cached(key, lambda: self._program(problem, num_warmup, num_samples, num_chains, used))
-        # one key per chain and step, as jax.random.split(chain_key, steps) (the streams of earlier versions)
-        keys = jax.vmap(lambda k: jax.random.split(k, program.total))(jax.random.split(rng_key, num_chains))
+        keys = jax.random.split(rng_key, num_chains)  # the program splits each into one key per step
         bar = ProgressBar(program.total, desc=f"{self.name} ({num_chains} chains)", enabled=progress)
         keys, position = program.place_chains((keys, initial_position))
         data = program.place_data(problem.data)
         with bar:
-            carry = program.start(keys, position, data)
+            carry = program.empty(keys, position, data)
             for first in range(0, program.total, program.chunk):
-                carry = program.advance(carry, keys, data, program.place_data(np.int32(first)))
+                carry = program.advance(carry, keys, position, data, program.place_data(np.int32(first)))
                 if progress:  # wait for a chunk only to show it: the compiled loop never calls the host
                     jax.block_until_ready(carry)
                 bar.update(min(program.chunk, program.total - first))
@@ -141,7 +140,7 @@ class _BlackJAXHMC:
 
     def _program(self, problem: Problem, num_warmup: int, num_samples: int, num_chains: int,
                  devices: list[Any]) -> ChainProgram:
-        """The compiled start and chunk functions (data, keys and positions are their arguments)."""
+        """The compiled sampler: chunks of steps, the first starting the chains (data and keys are arguments)."""
         algorithm, extra = self._algorithm()
         kernel = algorithm.build_kernel()
         logdensity_at, constrain_at = problem.logdensity_at, problem.constrain_at
@@ -153,7 +152,7 @@ class _BlackJAXHMC:
         mm_init, mm_update, mm_final = fisher_adaptation() if fisher else mass_matrix_adaptation(not self.dense_mass)
         dtype = jnp.result_type(float)
         # the kernel moves one flat vector: a leapfrog step updates one array, not one per latent variable
-        _, unravel = ravel_pytree(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), problem.shapes))
+        unravel = _unraveler(problem.shapes)
 
         def record(state: Any, info: Any, step_size: Any, data: Any) -> tuple[dict, dict]:
             return self._record(lambda x: constrain_at(unravel(x), data), state, info, step_size)
@@ -208,13 +207,17 @@ class _BlackJAXHMC:
 
         def advance(carry: tuple, key: Any, data: dict[str, Any], first: Any) -> tuple:
             logdensity = lambda x: logdensity_at(unravel(x), data)  # noqa: E731
+            # one key per chain and step, as jax.random.split(chain_key, steps) (the streams of earlier versions)
+            steps = jax.random.split(key, total)
+
+            windows = jnp.asarray(schedule)
 
             def step(carry: tuple) -> tuple:
                 state, adapt, buffers, i = carry
-                slow, window_end = schedule[i, 0], schedule[i, 1]
+                slow, window_end = windows[i, 0], windows[i, 1]
                 step_size, imm = adapt[2], adapt[3]
                 previous = state.position
-                state, info = kernel(key[i], state, logdensity, step_size, imm, **extra)
+                state, info = kernel(steps[i], state, logdensity, step_size, imm, **extra)
                 if fisher:  # draws that did not move are not added to the estimators (nutpie)
                     moved = jnp.any(state.position != previous)
                     warm = lambda a: fisher_step(a, slow == 1, window_end == 1, i == num_warmup - 1, state,  # noqa: E731
@@ -327,13 +330,26 @@ KERNELS = {"nuts": NUTS, "hmc": HMC, "sgld": SGLD, "sghmc": SGHMC}
 _CHUNKS = 32  # calls of the compiled loop per run: how often the progress bar moves
 
 
-def _schedule(num_warmup: int, total: int, build: Any = build_schedule) -> jax.Array:
+def _schedule(num_warmup: int, total: int, build: Any = build_schedule) -> np.ndarray:
     """The warmup windows (``build``: Stan's ``build_schedule`` or nutpie's ``fisher_schedule``; stage 0 fast /
-    1 slow, window end), padded to ``total``."""
-    rows = jnp.zeros((total, 2), dtype=jnp.int32)
+    1 slow, window end), padded to ``total`` (NumPy: a constant of the compiled loop, nothing compiled eagerly)."""
+    rows = np.zeros((total, 2), dtype=np.int32)
     if num_warmup > 0:
-        rows = rows.at[:num_warmup].set(jnp.asarray(build(num_warmup), dtype=jnp.int32))
+        rows[:num_warmup] = np.asarray(build(num_warmup), dtype=np.int32)
     return rows
+
+
+def _unraveler(shapes: Any) -> Any:
+    """``ravel_pytree``'s ``unravel`` for a tree of ``jax.ShapeDtypeStruct`` (traced abstractly: nothing runs)."""
+    found = []
+
+    def flat(tree: Any) -> Any:
+        vector, unravel = ravel_pytree(tree)
+        found.append(unravel)
+        return vector
+
+    jax.eval_shape(flat, shapes)
+    return found[0]
 
 
 def get_kernel(kernel: Any) -> Any:

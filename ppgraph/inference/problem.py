@@ -470,10 +470,10 @@ class Problem:
         position = self.draw_uniform(sub, num_chains, radius)
         for _ in range(max_tries):
             lp, grad = check(position, self.data)
-            ok = jnp.isfinite(lp)
+            ok = np.isfinite(np.asarray(lp))  # on the host: no small programs compiled for the checks
             for leaf in jax.tree.leaves(grad):
-                ok = ok & jnp.all(jnp.isfinite(leaf.reshape(num_chains, -1)), axis=1)
-            if bool(jnp.all(ok)):
+                ok &= np.all(np.isfinite(np.asarray(leaf).reshape(num_chains, -1)), axis=1)
+            if ok.all():
                 return position
             key, sub = jax.random.split(key)
             fresh = self.draw_uniform(sub, num_chains, radius)

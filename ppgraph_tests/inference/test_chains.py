@@ -90,20 +90,27 @@ def test_sequential_chains_loops_are_not_batched():
     assert _while_conditions(jaxpr) == [()]
 
 
-def test_chain_program_runs_chains_one_after_another_on_cpu():
-    def start(key, limit, data):
-        return _loop(key, limit, data)
-
+def test_chain_program_starts_in_the_first_chunk_and_runs_chains_one_after_another_on_cpu():
     def advance(carry, key, data, first):
-        return carry
+        i, x = carry
+        return i + first, x + data
 
     cpu = jax.devices("cpu")[:1]
-    args = (jax.random.split(jax.random.key(0), 3), jnp.array([1, 4, 2]), 0.5)
-    default = ChainProgram.build(start, advance, total=1, chunk=1, devices=cpu)
-    vmapped = ChainProgram.build(start, advance, total=1, chunk=1, devices=cpu, sequential=False)
-    assert _while_conditions(jax.make_jaxpr(default.start)(*args).jaxpr) == [()]
-    assert _while_conditions(jax.make_jaxpr(vmapped.start)(*args).jaxpr) == [(3,)]
-    np.testing.assert_allclose(default.start(*args)[1], vmapped.start(*args)[1], rtol=1e-6)
+    keys, limits = jax.random.split(jax.random.key(0), 3), jnp.array([1, 4, 2])
+    started = jax.vmap(_loop, in_axes=(0, 0, None))(keys, limits, 0.5)
+    programs = [ChainProgram.build(_loop, advance, total=2, chunk=1, devices=cpu, sequential=sequential)
+                for sequential in (None, False)]
+    for program, loops in zip(programs, ([()], [(3,)])):
+        empty = program.empty(keys, limits, 0.5)
+        assert [np.shape(v) for v in empty] == [(3,), (3, 5)] and not any(np.any(v) for v in empty)
+        jaxpr = jax.make_jaxpr(program.advance)(empty, keys, limits, 0.5, jnp.int32(0)).jaxpr
+        assert _while_conditions(jaxpr) == loops  # None: sequential on CPU, unbatched loops
+        first = program.advance(empty, keys, limits, 0.5, jnp.int32(0))  # starts the chains, then a step
+        np.testing.assert_array_equal(first[0], [1, 4, 2])
+        np.testing.assert_allclose(first[1], started[1] + 0.5, rtol=1e-6)
+        second = program.advance(first, keys, limits, 0.5, jnp.int32(1))  # goes on from the carry
+        np.testing.assert_array_equal(second[0], [2, 5, 3])
+        np.testing.assert_allclose(second[1], started[1] + 1.0, rtol=1e-6)
 
 
 def test_one_chain_loop_is_not_batched():
