@@ -544,9 +544,10 @@ def _check_observed(graph: Graph, name: str, d: Any, value: Any, latent_dependen
     value = jnp.asarray(value)
     dname = type(_unwrap(d)).__name__
     if pg_dist.is_discrete(d) and not (jnp.issubdtype(value.dtype, jnp.integer) or value.dtype == jnp.bool_):
-        fractional = ~jnp.isfinite(value) | (value != jnp.round(value))
+        host = np.asarray(value)
+        fractional = ~np.isfinite(host) | (host != np.round(host))
         problem = None
-        if bool(jnp.any(fractional)):
+        if bool(np.any(fractional)):
             idx = _first(fractional)
             problem = f"has non-integer values (e.g. {float(value[idx])} at index {idx})"
         else:
@@ -563,11 +564,11 @@ def _check_observed(graph: Graph, name: str, d: Any, value: Any, latent_dependen
             )
     if latent_dependent and not _support_is_static(d):
         return  # the support moves with latent variables: judged by the log density at initialisation
-    try:
-        inside = jnp.asarray(d.support(value))
+    try:  # NumPy data keep most constraints on the host (no small program compiled per check)
+        inside = np.asarray(d.support(np.asarray(value)))
     except Exception:  # a shape problem: reported by the log density with the node named
         return
-    if not bool(jnp.all(inside)):
+    if not bool(np.all(inside)):
         idx = _first(~inside)
         shown = value[idx] if inside.ndim and value.ndim >= inside.ndim else value
         raise SupportError(
