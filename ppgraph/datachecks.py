@@ -87,11 +87,16 @@ def check_data(graph: Graph, values: dict[str, Any]) -> None:
         naming the node, the argument and the first offending index.
     SupportError
         A parameter computed from data only outside its constraint, naming the
-        node, the parameter and the first offending value.
+        node, the parameter and the first offending value; or a parameter fed by
+        latent variables whose range leaves its constraint
+        (:func:`ppgraph.rangecheck.check_parameter_ranges`).
     """
+    from .rangecheck import check_parameter_ranges
+
     data = _Data(graph, values)
     check_indices(graph, data)
     check_parameters(graph, data)
+    check_parameter_ranges(graph, data)
 
 
 # -- values of nodes ------------------------------------------------------------------------------

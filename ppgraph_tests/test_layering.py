@@ -37,6 +37,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # enumeration runtime that generated code calls, metrics)
     "ppgraph.keys": ABOVE_IR,
     "ppgraph.datachecks": ABOVE_IR,
+    "ppgraph.rangecheck": ABOVE_IR,
     "ppgraph.cache": ABOVE_IR,
     "ppgraph.enumeration": ABOVE_IR,
     "ppgraph.metrics": ABOVE_IR,
