@@ -59,10 +59,11 @@ import numpy as np
 
 from .dist import support_is_discrete
 from .errors import ModelError, SupportError
+from .rangecheck import check_ranges
 from .ir import Argument, Deterministic, Graph, Layer, Parameter, RandomVariable
 from .ir.expr import free_names, parse_expr, split_call, unparse
 
-__all__ = ["check_data", "check_indices", "check_parameters"]
+__all__ = ["check_data", "check_indices", "check_parameters", "check_parameter_ranges"]
 
 _UNKNOWN = object()
 _SIMPLEX_TOL = 1e-4  # float32 data normalised by the user is off by far more than NumPyro's 1e-6
@@ -91,8 +92,6 @@ def check_data(graph: Graph, values: dict[str, Any]) -> None:
         latent variables whose range leaves its constraint
         (:func:`ppgraph.rangecheck.check_parameter_ranges`).
     """
-    from .rangecheck import check_parameter_ranges
-
     data = _Data(graph, values)
     check_indices(graph, data)
     check_parameters(graph, data)
@@ -443,6 +442,42 @@ def _distribution_calls(graph: Graph) -> list[tuple[str, Any, dict[str, str], st
     out = []
     resolved: dict[str, Any] = {}  # callee source -> object (10,000 nodes name the same few callees)
     signatures: dict[int, Any] = {}
+    found: dict[tuple[str, bool], list[tuple[Any, dict[str, str], str, str]]] = {}  # (source, is dist) -> calls
+
+    def calls_in(source: str, head: str | None) -> list[tuple[Any, dict[str, str], str, str]]:
+        calls = []
+        for call in ast.walk(parse_expr(source)):
+            if not isinstance(call, ast.Call) or not _dotted(call.func):
+                continue
+            if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+                continue
+            shown = unparse(call.func)
+            if any(graph.node_of(n) is not None for n in free_names(shown)):
+                continue
+            if shown not in resolved:
+                try:
+                    resolved[shown] = eval(compile(shown, "<ppgraph data check>", "eval"), dict(graph.env))
+                except Exception:
+                    resolved[shown] = _UNKNOWN
+            func = resolved[shown]
+            if func is _UNKNOWN:
+                continue
+            text = unparse(call)
+            module = getattr(func, "__module__", "") or ""
+            top = text == head  # a random variable's distribution: any factory
+            if not (is_distribution(func) or callable(func) and (top or module.startswith(_DIST_MODULES))):
+                continue
+            try:
+                if id(func) not in signatures:
+                    signatures[id(func)] = inspect.signature(func)
+                bound = signatures[id(func)].bind_partial(
+                    *(unparse(a) for a in call.args), **{k.arg: unparse(k.value) for k in call.keywords})
+            except (TypeError, ValueError):
+                continue
+            params = {k: v for k, v in bound.arguments.items() if isinstance(v, str)}
+            calls.append((func, params, text, shown))
+        return calls
+
     for name in graph.order():
         node = graph.nodes[name]["node"]
         head = None
@@ -452,36 +487,10 @@ def _distribution_calls(graph: Graph) -> list[tuple[str, Any, dict[str, str], st
         for slot, source in node.expressions().items():
             if slot == "observed":
                 continue
-            for call in ast.walk(parse_expr(source)):
-                if not isinstance(call, ast.Call) or not _dotted(call.func):
-                    continue
-                if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
-                    continue
-                shown = unparse(call.func)
-                if any(graph.node_of(n) is not None for n in free_names(shown)):
-                    continue
-                if shown not in resolved:
-                    try:
-                        resolved[shown] = eval(compile(shown, "<ppgraph data check>", "eval"), dict(graph.env))
-                    except Exception:
-                        resolved[shown] = _UNKNOWN
-                func = resolved[shown]
-                if func is _UNKNOWN:
-                    continue
-                text = unparse(call)
-                module = getattr(func, "__module__", "") or ""
-                top = slot == "dist" and text == head  # a random variable's distribution: any factory
-                if not (is_distribution(func) or callable(func) and (top or module.startswith(_DIST_MODULES))):
-                    continue
-                try:
-                    if id(func) not in signatures:
-                        signatures[id(func)] = inspect.signature(func)
-                    bound = signatures[id(func)].bind_partial(
-                        *(unparse(a) for a in call.args), **{k.arg: unparse(k.value) for k in call.keywords})
-                except (TypeError, ValueError):
-                    continue
-                params = {k: v for k, v in bound.arguments.items() if isinstance(v, str)}
-                out.append((name, func, params, text, shown))
+            key = (source, head if slot == "dist" else None)
+            if key not in found:  # the nodes of a large graph repeat a few sources
+                found[key] = calls_in(*key)
+            out.extend((name, *call) for call in found[key])
     _CALLS[graph] = out
     return out
 
@@ -496,6 +505,15 @@ def _dotted(expr: ast.expr) -> bool:
 
 
 _CONSTANTS_OK: "weakref.WeakKeyDictionary[Graph, set[tuple[str, str, str]]]" = weakref.WeakKeyDictionary()
+
+
+def check_parameter_ranges(graph: Graph, data: "_Data | dict[str, Any]") -> None:
+    """Raise :class:`SupportError` for a parameter fed by latent variables whose range leaves its constraint.
+
+    See :mod:`ppgraph.rangecheck` (interval arithmetic over the graph).
+    """
+    data = data if isinstance(data, _Data) else _Data(graph, data)
+    check_ranges(graph, data, _distribution_calls(graph))
 
 
 def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:

@@ -6,7 +6,7 @@ density is NaN there, NUTS rejects those proposals as divergent, and the
 posterior comes out silently truncated.  Running the model cannot reveal it
 (at the probe point ``s = 0`` the scale is 1); the graph can.
 
-:func:`check_parameter_ranges` propagates intervals through each parameter's
+:func:`check_ranges` (called by :func:`ppgraph.datachecks.check_data`) propagates intervals through each parameter's
 expression: a latent variable ranges over its distribution's support (``real``,
 ``positive``, ``unit_interval``, numeric ``interval`` / ``greater_than``),
 a data value over ``[min, max]``, a constant is a point, and ``+ - * /``, powers
@@ -28,7 +28,8 @@ Examples
 ...     s <~ dist.Normal(0.0, 1.0)
 ...     y <~ dist.Normal(0.0, s + 1.0)
 ...     return y
->>> check_parameter_ranges(m.graph, {"y": 1.0})  # doctest: +ELLIPSIS
+>>> from ppgraph.datachecks import check_data
+>>> check_data(m.graph, {"y": 1.0})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
 ppgraph.errors.SupportError: model 'm', node 'y' ...: parameter 'scale' (`s + 1.0`) must be positive ...
@@ -46,7 +47,7 @@ from .errors import SupportError
 from .ir import Deterministic, Graph, RandomVariable
 from .ir.expr import parse_expr, split_call, unparse
 
-__all__ = ["check_parameter_ranges", "support_interval"]
+__all__ = ["check_ranges", "support_interval"]
 
 _ANY = (-math.inf, math.inf)
 Interval = tuple[float, float]
@@ -93,23 +94,27 @@ def _numeric(value: Any) -> bool:
     return True
 
 
-def check_parameter_ranges(graph: Graph, values: Any) -> None:
+def check_ranges(graph: Graph, data: Any, calls: list[tuple[str, Any, dict[str, str], str, str]]) -> None:
     """Raise :class:`SupportError` for a latent-fed parameter that can leave its constraint.
 
     Parameters
     ----------
     graph
         The model's graph (before passes: errors name the user's nodes and lines).
-    values
-        The data (``{name: value}``) or the data checker of :mod:`ppgraph.datachecks`.
+    data
+        The data checker of :mod:`ppgraph.datachecks` (``is_data``, ``concrete``, ``shape_of``).
+    calls
+        Every distribution built in the graph: ``(node, callee, {parameter: source}, call
+        source, callee source)``.
+
+    The entry point for users is :func:`ppgraph.datachecks.check_data` (or
+    ``check_parameter_ranges`` there), which ``pg.sample``, ``pg.logpdf`` and the other
+    entry points call.
     """
     from numpyro.distributions import Distribution, constraints
 
-    from .datachecks import _Data, _distribution_calls
-
-    data = values if isinstance(values, _Data) else _Data(graph, values)
     ranges = _Ranges(graph, data)
-    for name, func, params, call, _ in _distribution_calls(graph):
+    for name, func, params, call, _ in calls:
         if isinstance(func, type) and issubclass(func, Distribution):  # only constrained parameters
             params = {k: v for k, v in params.items() if _constrained(func, k)}
         judged = {}
@@ -191,10 +196,9 @@ class _Ranges:
             return self._nodes[name]
         self._nodes[name] = None  # guards against cycles
         node = self.graph.nodes[name]["node"]
-        value = self.data.concrete(name)
         out = None
-        if value is not _unknown():
-            out = _data_interval(value)
+        if self.data.is_data(name):
+            out = _data_interval(self.data.concrete(name))
         elif isinstance(node, RandomVariable) and node.observed is None:
             found = self.latent_support(name)
             out = (found[0], {name: 1}) if found is not None else None
@@ -288,12 +292,6 @@ _FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "square": 1, "softplus": 
               "maximum": 2, "minimum": 2, "clip": 3}
 
 
-def _unknown() -> Any:
-    from .datachecks import _UNKNOWN
-
-    return _UNKNOWN
-
-
 def _data_interval(value: Any) -> tuple[Interval, dict[str, int]] | None:
     try:
         array = np.asarray(value, dtype=float)
@@ -350,10 +348,20 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
 
+def _requirement(constraint: Any) -> str:
+    """``positive``, ``in [0, 1]``, ``>= 2``... from the constraint's interval."""
+    low, high = support_interval(constraint) or _ANY
+    if (low, high) == (0.0, math.inf):
+        return "positive"
+    if math.isinf(high):
+        return f">= {low:g}"
+    if math.isinf(low):
+        return f"<= {high:g}"
+    return f"in [{low:g}, {high:g}]"
+
+
 def _range_error(graph: Graph, name: str, call: str, param: str, source: str, interval: Interval,
                  constraint: Any, latents: dict[str, int], ranges: _Ranges) -> SupportError:
-    from .datachecks import _constraint_text
-
     node = graph.nodes[name]["node"]
     low, high = interval
     parts = []
@@ -364,7 +372,7 @@ def _range_error(graph: Graph, name: str, call: str, param: str, source: str, in
             parts.append(f"'{latent}' is a latent {family} variable with values in ({a:g}, {b:g})")
     names = ", ".join(repr(n) for n in latents)
     return SupportError(
-        f"`{call}`: parameter '{param}' (`{source}`) must be {_constraint_text(constraint)} but can be as "
+        f"`{call}`: parameter '{param}' (`{source}`) must be {_requirement(constraint)} but can be as "
         f"{'low as' if low < (support_interval(constraint) or _ANY)[0] else 'high as'} "
         f"{low if low < (support_interval(constraint) or _ANY)[0] else high:g}: {'; '.join(parts)}. NumPyro's "
         "log density is NaN there, and a sampler would reject those values without saying why",

@@ -1,4 +1,4 @@
-"""Latent-fed parameters that can leave their constraint (ppgraph/rangecheck.py).
+"""Latent-fed parameters that can leave their constraint (ppgraph/rangecheck.py, via ppgraph.datachecks).
 
 Oracles: the intervals are checked against the expression evaluated with NumPy
 at many points of the latent's support (hypothesis builds the expressions: the
@@ -23,9 +23,9 @@ import ppgraph as pg
 from ppgraph import dist
 from ppgraph.errors import SupportError
 import jax
-from ppgraph.datachecks import _Data
+from ppgraph.datachecks import _Data, check_parameter_ranges
 from ppgraph.ir import Argument, Graph, RandomVariable
-from ppgraph.rangecheck import _Ranges, check_parameter_ranges, support_interval
+from ppgraph.rangecheck import _Ranges, support_interval
 
 _ENV = {"dist": dist, "jnp": jnp, "jax": jax, "some_function": lambda v: jnp.abs(v) + 1.0}
 

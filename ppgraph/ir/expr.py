@@ -195,6 +195,7 @@ def _call_parts(call: ast.Call) -> tuple[tuple[str, ...], tuple[tuple[str, str],
     return args, kwargs
 
 
+@functools.lru_cache(maxsize=65536)  # CallChain is immutable; large graphs repeat the same sources
 def split_call(source: str) -> CallChain | None:
     """Split ``F(args).m(args)...`` into a :class:`CallChain`; ``None`` if it has another form."""
     node = _parse_cached(source)

@@ -298,12 +298,14 @@ def test_covariance_not_positive_definite(models):
     assert f"(smallest eigenvalue {smallest:.4g})" in text
 
 
-def test_valid_parameters_pass_and_latent_parameters_are_left_to_the_sampler(models):
+def test_valid_parameters_pass_and_latent_parameters_are_judged_by_their_range(models):
     m, _ = models
     assert pg.sample_forward(m.scales, 0, **GOOD)["z"].shape == (2,)
-    from ppgraph.datachecks import check_data
+    from ppgraph.datachecks import check_data, check_parameters
 
-    check_data(m.latent_scale.graph, {})  # scale = mu (latent, may be negative): judged at initialisation
+    check_parameters(m.latent_scale.graph, {})  # scale = mu is latent: no data value to judge
+    with pytest.raises(SupportError, match=r"node 'y'.*'mu' is a latent Normal variable with values in \(-inf"):
+        check_data(m.latent_scale.graph, {})  # but its range, all reals, is judged from the graph
 
 
 def test_traced_data_is_not_checked(models):
