@@ -63,6 +63,7 @@ import networkx as nx
 import numpy as np
 
 from .. import dist as pg_dist
+from ..cache import ProgramCache
 from ..errors import ModelError
 from ..ir import Argument, Deterministic, Factor, Graph, Layer, Node, Parameter, RandomVariable, validate
 from ..ir.expr import free_names, ident, rename, split_call
@@ -500,12 +501,44 @@ def vectorize(graph: Any, *, min_group: int = 4, min_chain: int = 4) -> Graph:
     'dist.Normal(mu, 1.0).expand_by([3])'
     """
     source = graph_of(graph)
+    key = _content_key(source, min_group, min_chain)
+    if key is None:
+        return _vectorize(source, min_group, min_chain)
+    # the same graph again (pg.sample's reparam candidates, then its problem): each caller gets a copy
+    env, out = _RESULTS.get(key, lambda: (dict(source.env), _vectorize(source, min_group, min_chain)))
+    return out.copy()
+
+
+def _vectorize(source: Graph, min_group: int, min_chain: int) -> Graph:
     out = _vectorize_once(source, min_group, min_chain)
     # to a fixed point: a merge can make other nodes identical siblings (their parents merged),
     # so one sweep is not always idempotent; merged nodes are never merged again, so this ends
     while out.number_of_nodes() < source.number_of_nodes():
         source, out = out, _vectorize_once(out, min_group, min_chain)
     return out
+
+
+# Results for large graphs, by the content of their input: the frozen node objects with their
+# source locations, the graph's attributes and the identity of every external name (the entry keeps
+# the names' objects alive, so an identity is never reused while it is a key).  A pure pass on an
+# equal graph gives an equal graph.  pg.clear_cache() empties it.
+_RESULTS = ProgramCache("vectorize", maxsize=4)
+_REMEMBER_FROM = 1_000  # nodes: below this the pass is cheaper than describing its input
+
+
+def _content_key(graph: Graph, min_group: int, min_chain: int) -> Any:
+    """A hashable description of everything the pass reads from ``graph`` (``None``: small or not hashable)."""
+    if graph.number_of_nodes() < _REMEMBER_FROM:
+        return None
+    try:
+        attributes = tuple(sorted((k, v) for k, v in graph.graph.items() if k != "env"))
+        names = tuple(sorted((k, id(v)) for k, v in graph.env.items()))
+        nodes = tuple((n, graph.nodes[n]["node"], graph.nodes[n]["node"].location) for n in graph.nodes)
+        key = (min_group, min_chain, attributes, names, nodes)
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def _vectorize_once(source: Graph, min_group: int, min_chain: int) -> Graph:

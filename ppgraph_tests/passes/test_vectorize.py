@@ -282,6 +282,7 @@ def test_linear_in_nodes():
         for i in range(1, n):
             prev = g.random(f"x{i}", dist.Normal, prev, 1.0)
         graph = g.build().graph
+        pg.clear_cache()  # large inputs' results are kept: time the pass itself
         t0 = time.process_time()
         out = vectorize(graph)
         assert len(out) == 1  # the whole chain as one node
@@ -290,6 +291,31 @@ def test_linear_in_nodes():
     cost(200)
     small, large = min(cost(500) for _ in range(2)), min(cost(2000) for _ in range(2))
     assert large < 8 * small
+
+
+def test_large_results_are_kept_by_content_and_copied():
+    from ppgraph.cache import cache_info
+
+    def chain(n, scale="1.0"):
+        g = pg.GraphBuilder("chain")
+        prev = g.random("x0", dist.Normal, 0.0, 1.0)
+        for i in range(1, n):
+            prev = g.random(f"x{i}", dist.Normal, prev, float(scale))
+        return g.build().graph
+
+    pg.clear_cache()
+    first = vectorize(chain(1200))
+    again = vectorize(chain(1200))  # another graph object, the same content
+    assert cache_info()["vectorize"] == {"hits": 1, "misses": 1, "size": 1}
+    assert again is not first
+    assert_graphs_equal(again, first)
+    again.remove_node(next(iter(again.nodes)))  # a caller's changes do not reach the next caller
+    assert_graphs_equal(vectorize(chain(1200)), first)
+    other = vectorize(chain(1200, scale="2.0"))  # other content: computed
+    assert cache_info()["vectorize"]["misses"] == 2
+    assert "2.0" in next(iter(other.nodes(data="node")))[1].dist
+    pg.clear_cache()
+    assert cache_info()["vectorize"]["size"] == 0
 
 
 def test_errors_name_the_models_own_variables():
