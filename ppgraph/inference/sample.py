@@ -84,8 +84,68 @@ def _reparam_info(reparam: str | None, problem: Any, choice: Choice | None) -> d
     if choice is not None:
         out.update({k: v for k, v in choice.info().items() if k != "noncentered"})
     graph = problem.model.graph
-    out["graph"] = reparameterize(graph, names=noncentered) if noncentered else graph
-    return out
+    if not noncentered:
+        out["graph"] = graph
+        return out
+    return _ReparamInfo(out, lambda: reparameterize(graph, names=noncentered))
+
+
+class _ReparamInfo(dict):
+    """``post.info["reparam"]`` whose ``"graph"`` (the model rewritten as chosen) is built on first use.
+
+    Rewriting a 10,000-node graph only to report it took longer than the data checks.
+    """
+
+    def __init__(self, items: dict[str, Any], graph: Any) -> None:
+        super().__init__(items)
+        self._graph = graph
+
+    def _built(self) -> None:
+        if self._graph is not None:
+            build, self._graph = self._graph, None
+            self["graph"] = build()
+
+    def __missing__(self, key: str) -> Any:
+        if key == "graph" and self._graph is not None:
+            self._built()
+            return self["graph"]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[key] if key == "graph" and self._graph is not None else super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        return key == "graph" and self._graph is not None or super().__contains__(key)
+
+    def __eq__(self, other: object) -> bool:
+        self._built()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __iter__(self) -> Any:
+        self._built()
+        return super().__iter__()
+
+    def keys(self) -> Any:  # type: ignore[override]
+        self._built()
+        return super().keys()
+
+    def items(self) -> Any:  # type: ignore[override]
+        self._built()
+        return super().items()
+
+    def values(self) -> Any:  # type: ignore[override]
+        self._built()
+        return super().values()
+
+    def __repr__(self) -> str:
+        self._built()
+        return super().__repr__()
+
+    def __reduce__(self) -> Any:  # pickled and copied as the plain dict it stands for
+        self._built()
+        return dict, (dict(super().items()),)
 
 
 def _prepare_vectorized(model: Any, args: tuple, kwargs: dict, passes: tuple) -> Any:

@@ -228,3 +228,22 @@ def test_unknown_reparam_mode_refused_with_a_hint():
     with pytest.raises(pg.ModelError, match="unknown reparam mode 'sideways'") as info:
         pg.sample(model, 0, sigma=SCHOOLS_SIGMA, y=SCHOOLS_Y, reparam="sideways", progress=False)
     assert "'auto'" in info.value.hint and "'noncentered'" in info.value.hint
+
+
+def test_reparam_info_graph_is_built_on_first_use():
+    import copy
+    import pickle
+
+    from ppgraph.inference.sample import _ReparamInfo
+
+    calls = []
+    info = _ReparamInfo({"mode": "auto", "noncentered": ["theta"]}, lambda: calls.append(1) or "rewritten")
+    assert calls == [] and "graph" in info and info.get("mode") == "auto"
+    assert info["graph"] == "rewritten" and info.get("graph") == "rewritten" and calls == [1]
+    fresh = _ReparamInfo({"mode": "auto"}, lambda: "g")
+    assert dict(fresh) == {"mode": "auto", "graph": "g"} and set(fresh) == {"mode", "graph"}
+    for other in (_ReparamInfo({"a": 1}, lambda: "g"), _ReparamInfo({"a": 1}, lambda: "g")):
+        assert other == {"a": 1, "graph": "g"}
+    assert pickle.loads(pickle.dumps(_ReparamInfo({"a": 1}, lambda: "g"))) == {"a": 1, "graph": "g"}
+    assert copy.deepcopy(_ReparamInfo({"a": 1}, lambda: "g")) == {"a": 1, "graph": "g"}
+
