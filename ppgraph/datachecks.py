@@ -59,7 +59,7 @@ import numpy as np
 
 from .dist import support_is_discrete
 from .errors import ModelError, SupportError
-from .rangecheck import check_ranges
+from .rangecheck import check_ranges, distribution_class
 from .ir import Argument, Deterministic, Graph, Layer, Parameter, RandomVariable
 from .ir.expr import free_names, parse_expr, split_call, unparse
 
@@ -518,7 +518,7 @@ def check_parameter_ranges(graph: Graph, data: "_Data | dict[str, Any]") -> None
 
 def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:
     """Raise :class:`SupportError` for a data-only parameter outside its constraint (see :func:`check_data`)."""
-    from numpyro.distributions import Distribution, constraints
+    from numpyro.distributions import constraints
 
     data = data if isinstance(data, _Data) else _Data(graph, data)
     checked = _CONSTANTS_OK.setdefault(graph, set())
@@ -534,11 +534,7 @@ def check_parameters(graph: Graph, data: "_Data | dict[str, Any]") -> None:
                     known[param] = (source, value)
         if not known:
             continue
-        if isinstance(func, type) and issubclass(func, Distribution):
-            cls = func
-        else:  # a factory such as Categorical(probs=...) -> CategoricalProbs
-            made = data.shape_of(call, raw=True)
-            cls = type(made) if isinstance(made, Distribution) else None
+        cls = distribution_class(func, call, data)
         if cls is None:
             continue
         arg_constraints = getattr(cls, "arg_constraints", None)

@@ -47,7 +47,7 @@ from .errors import SupportError
 from .ir import Deterministic, Graph, RandomVariable
 from .ir.expr import parse_expr, split_call, unparse
 
-__all__ = ["check_ranges", "support_interval"]
+__all__ = ["check_ranges", "distribution_class", "support_interval"]
 
 _ANY = (-math.inf, math.inf)
 Interval = tuple[float, float]
@@ -124,12 +124,7 @@ def check_ranges(graph: Graph, data: Any, calls: list[tuple[str, Any, dict[str, 
                 judged[param] = (source, found)  # fed by latents, each once: the interval is exact
         if not judged:
             continue
-        if isinstance(func, type) and issubclass(func, Distribution):
-            cls = func
-        else:  # a factory such as Bernoulli(probs=...) -> BernoulliProbs
-            made = data.shape_of(call, raw=True)
-            cls = type(made) if isinstance(made, Distribution) else None
-        arg_constraints = getattr(cls, "arg_constraints", None)
+        arg_constraints = getattr(distribution_class(func, call, data), "arg_constraints", None)
         if not isinstance(arg_constraints, dict):
             continue
         for param, (source, (interval, latents)) in judged.items():
@@ -142,6 +137,18 @@ def check_ranges(graph: Graph, data: Any, calls: list[tuple[str, Any, dict[str, 
             low, high = interval
             if low < required[0] or high > required[1]:
                 raise _range_error(graph, name, call, param, source, interval, constraint, latents, ranges)
+
+
+def distribution_class(func: Any, call: str, data: Any) -> Any:
+    """The NumPyro class a distribution call builds: ``func`` itself, or what a factory such as
+    ``Categorical(probs=...)`` makes (``CategoricalProbs``, built abstractly by ``data.shape_of``);
+    ``None`` if unknown."""
+    from numpyro.distributions import Distribution
+
+    if isinstance(func, type) and issubclass(func, Distribution):
+        return func
+    made = data.shape_of(call, raw=True)
+    return type(made) if isinstance(made, Distribution) else None
 
 
 def _constrained(cls: Any, param: str) -> bool:
