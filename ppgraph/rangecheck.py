@@ -252,13 +252,16 @@ class _Ranges:
         if isinstance(op, ast.Mult):
             return _hull(_mul(x, y) for x in (a, b) for y in (c, d)), seen
         if isinstance(op, ast.Div):
-            if c < 0 < d or c == d == 0:
+            if c == d == 0:
+                return None
+            if c < 0 < d:  # 1 / s for s in (-1, 1): every number outside [-1, 1], of either sign
                 return _ANY, seen
             # a divisor ending at 0 approaches it from inside (supports are open there: (0, inf))
             side = 1.0 if c == 0 else -1.0
             return _hull(_div(x, y, side) for x in (a, b) for y in (c, d)), seen
         if isinstance(op, ast.Pow) and c == d and not right[1]:
-            return _power((a, b), c), seen
+            power = _power((a, b), c)
+            return (power, seen) if power is not None else None
         return None
 
     def _call(self, tree: ast.Call) -> tuple[Interval, dict[str, int]] | None:
@@ -281,7 +284,7 @@ class _Ranges:
         if name == "abs":
             return ((0.0 if a <= 0 <= b else min(abs(a), abs(b))), max(abs(a), abs(b))), seen
         if name == "square":
-            return _power((a, b), 2.0), seen
+            return _power((a, b), 2.0), seen  # type: ignore[return-value]
         if name == "softplus":
             return (_softplus(a), _softplus(b)), seen
         if name in ("sigmoid", "expit"):
@@ -291,8 +294,8 @@ class _Ranges:
             return (max(a, c), max(b, d)), seen
         if name == "minimum":
             return (min(a, c), min(b, d)), seen
-        (e, f) = args[2][0]  # clip(x, low, high)
-        return (min(max(a, c), f), min(max(b, c), f)), seen
+        (e, f) = args[2][0]  # clip(x, low, high) = min(max(x, low), high)
+        return (min(max(a, c), e), min(max(b, d), f)), seen
 
 
 _FUNCTIONS = {"exp": 1, "log": 1, "sqrt": 1, "abs": 1, "square": 1, "softplus": 1, "sigmoid": 1, "expit": 1,
@@ -333,14 +336,22 @@ def _div(x: float, y: float, side: float = 1.0) -> float:
     return x / y
 
 
-def _power(interval: Interval, exponent: float) -> Interval:
+def _power(interval: Interval, exponent: float) -> Interval | None:
+    """The range of ``x ** exponent`` for ``x`` in ``interval``; ``None`` where it is not worked out."""
     a, b = interval
-    if exponent == int(exponent) and int(exponent) % 2 == 0 and exponent > 0:
+    whole = exponent == int(exponent)
+    if exponent == 0:
+        return (1.0, 1.0)
+    if exponent > 0 and whole and int(exponent) % 2 == 0:
         low = 0.0 if a <= 0 <= b else min(abs(a), abs(b)) ** exponent
         return low, max(abs(a), abs(b)) ** exponent
-    if exponent > 0 and (exponent == int(exponent) or a >= 0):
-        return a ** exponent if a >= 0 or exponent == int(exponent) else 0.0, b ** exponent
-    return _ANY
+    if exponent > 0 and whole:  # odd: increasing
+        return a ** exponent, b ** exponent
+    if a < 0:  # fractional powers of negative numbers, negative powers through 0: not judged
+        return None
+    if exponent > 0:
+        return a ** exponent, b ** exponent
+    return (b ** exponent if b > 0 else math.inf), (a ** exponent if a > 0 else math.inf)
 
 
 def _exp(x: float) -> float:

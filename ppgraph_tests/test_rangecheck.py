@@ -64,6 +64,9 @@ def test_a_scale_that_can_be_negative_is_refused(expr, prior):
     ("s * s + 1.0", "dist.Normal(0.0, 1.0)"),        # s twice: interval arithmetic is not exact, not judged
     ("2.0 * s + 0.1", "dist.Beta(2.0, 2.0)"),
     ("1.0 / s", "dist.Gamma(2.0, 1.0)"),
+    ("s ** -1", "dist.Gamma(2.0, 1.0)"),
+    ("s ** 0.5 + 0.1", "dist.Gamma(2.0, 1.0)"),
+    ("s ** -0.5", "dist.Normal(0.0, 1.0)"),          # not worked out for negative bases: not judged
     ("jnp.maximum(s, 0.1)", "dist.Normal(0.0, 1.0)"),
     ("jnp.clip(s, 0.1, 10.0)", "dist.Normal(0.0, 1.0)"),
     ("some_function(s)", "dist.Normal(0.0, 1.0)"),   # unknown: not judged
@@ -140,7 +143,7 @@ _SUPPORTS = {
     "dist.HalfNormal(1.0)": np.concatenate([np.geomspace(1e-6, 300, 600)]),
     "dist.Beta(2.0, 2.0)": np.linspace(1e-6, 1 - 1e-6, 601),
 }
-_NP = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "square": np.square,
+_NP = {"clip": np.clip, "exp": np.exp, "log": np.log, "sqrt": np.sqrt, "abs": np.abs, "square": np.square,
        "softplus": lambda v: np.logaddexp(0.0, v), "sigmoid": lambda v: 1 / (1 + np.exp(-v))}
 
 
@@ -152,9 +155,12 @@ def _expressions():
         return st.one_of(
             st.tuples(inner, st.sampled_from(["+", "-", "*", "/"]), constant).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
             st.tuples(constant, st.sampled_from(["+", "-", "*"]), inner).map(lambda t: f"({t[0]} {t[1]} {t[2]})"),
-            st.tuples(st.sampled_from(sorted(_NP)), inner).map(lambda t: f"f_{t[0]}({t[1]})"),
+            st.tuples(st.sampled_from(sorted(set(_NP) - {"clip"})), inner).map(lambda t: f"f_{t[0]}({t[1]})"),
             inner.map(lambda e: f"(-{e})"),
-            inner.map(lambda e: f"({e} ** 2)"),
+            st.tuples(inner, st.sampled_from(["2", "3", "0.5", "-1", "-2", "-0.5"])).map(
+                lambda t: f"({t[0]} ** {t[1]})"),
+            st.tuples(inner, constant, constant).map(lambda t: f"f_clip({t[0]}, {min(t[1], t[2], key=float)}, "
+                                                               f"{max(t[1], t[2], key=float)})"),
         )
 
     return st.recursive(leaf, extend, max_leaves=4)
