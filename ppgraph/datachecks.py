@@ -59,9 +59,9 @@ import numpy as np
 
 from .dist import support_is_discrete
 from .errors import ModelError, SupportError
-from .rangecheck import check_ranges, distribution_class
 from .ir import Argument, Deterministic, Graph, Layer, Parameter, RandomVariable
 from .ir.expr import free_names, parse_expr, split_call, unparse
+from .rangecheck import check_ranges, distribution_class
 
 __all__ = ["check_data", "check_indices", "check_parameters", "check_parameter_ranges"]
 
@@ -90,7 +90,7 @@ def check_data(graph: Graph, values: dict[str, Any]) -> None:
         A parameter computed from data only outside its constraint, naming the
         node, the parameter and the first offending value; or a parameter fed by
         latent variables whose range leaves its constraint
-        (:func:`ppgraph.rangecheck.check_parameter_ranges`).
+        (:func:`check_parameter_ranges`, :mod:`ppgraph.rangecheck`).
     """
     data = _Data(graph, values)
     check_indices(graph, data)

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -79,7 +80,7 @@ def support_interval(constraint: Any) -> Interval | None:
     for bound, default in ((low, -math.inf), (high, math.inf)):
         if bound is None:
             bounds.append(default)
-        elif isinstance(bound, (int, float, np.integer, np.floating)) or np.ndim(bound) == 0 and _numeric(bound):
+        elif np.ndim(bound) == 0 and _numeric(bound):
             bounds.append(float(bound))
         else:
             return None
@@ -111,7 +112,7 @@ def check_ranges(graph: Graph, data: Any, calls: list[tuple[str, Any, dict[str, 
     ``check_parameter_ranges`` there), which ``pg.sample``, ``pg.logpdf`` and the other
     entry points call.
     """
-    from numpyro.distributions import Distribution, constraints
+    from numpyro.distributions import Distribution
 
     ranges = _Ranges(graph, data)
     for name, func, params, call, _ in calls:
@@ -124,16 +125,12 @@ def check_ranges(graph: Graph, data: Any, calls: list[tuple[str, Any, dict[str, 
                 judged[param] = (source, found)  # fed by latents, each once: the interval is exact
         if not judged:
             continue
-        arg_constraints = getattr(distribution_class(func, call, data), "arg_constraints", None)
-        if not isinstance(arg_constraints, dict):
-            continue
+        cls = distribution_class(func, call, data)
         for param, (source, (interval, latents)) in judged.items():
-            constraint = arg_constraints.get(param)
-            if constraint is None or constraints.is_dependent(constraint) or param == "logits":
+            if param == "logits" or not _constrained(cls, param):
                 continue
+            constraint = cls.arg_constraints[param]
             required = support_interval(constraint)
-            if required is None or required == _ANY:
-                continue
             low, high = interval
             if low < required[0] or high > required[1]:
                 raise _range_error(graph, name, call, param, source, interval, constraint, latents, ranges)
@@ -155,8 +152,8 @@ def _constrained(cls: Any, param: str) -> bool:
     """Whether a parameter of ``cls`` has a constraint narrower than the real numbers."""
     from numpyro.distributions import constraints
 
-    constraint = getattr(cls, "arg_constraints", {}).get(param) if isinstance(
-        getattr(cls, "arg_constraints", None), dict) else None
+    arg_constraints = getattr(cls, "arg_constraints", None)
+    constraint = arg_constraints.get(param) if isinstance(arg_constraints, dict) else None
     if constraint is None or constraints.is_dependent(constraint):
         return False
     return support_interval(constraint) not in (None, _ANY)
@@ -313,10 +310,7 @@ def _data_interval(value: Any) -> tuple[Interval, dict[str, int]] | None:
 
 
 def _merge(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = out.get(k, 0) + v
-    return out
+    return dict(Counter(a) + Counter(b))
 
 
 def _hull(values: Any) -> Interval:

@@ -166,9 +166,10 @@ def gather(tree: Any) -> Any:
 def _zeros(shape: jax.ShapeDtypeStruct) -> Any:
     """Zeros of an abstract value, made on the host (no compiled program per shape)."""
     if jax.dtypes.issubdtype(shape.dtype, jax.dtypes.prng_key):
-        data = jax.random.key_data(jax.random.key(0))
+        key = jax.random.key(0)
+        data = jax.random.key_data(key)
         return jax.random.wrap_key_data(np.zeros((*shape.shape, *data.shape), data.dtype),
-                                        impl=jax.random.key_impl(jax.random.key(0)))
+                                        impl=jax.random.key_impl(key))
     return np.zeros(shape.shape, shape.dtype)
 
 

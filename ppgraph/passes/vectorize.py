@@ -505,7 +505,7 @@ def vectorize(graph: Any, *, min_group: int = 4, min_chain: int = 4) -> Graph:
     if key is None:
         return _vectorize(source, min_group, min_chain)
     # the same graph again (pg.sample's reparam candidates, then its problem): each caller gets a copy
-    env, out = _RESULTS.get(key, lambda: (dict(source.env), _vectorize(source, min_group, min_chain)))
+    _, out = _RESULTS.get(key, lambda: (dict(source.env), _vectorize(source, min_group, min_chain)))
     return out.copy()
 
 
