@@ -98,24 +98,18 @@ from jax.flatten_util import ravel_pytree
 __all__ = [
     "FisherAdaptationState", "LowRankAdaptationState", "fisher_adaptation", "low_rank_adaptation",
     "low_rank_buffer_size", "low_rank_metric", "fisher_schedule", "gradient_init", "identity_metric",
-    "ADAPTATIONS", "LOW_RANK_AUTO_DIM",
+    "ADAPTATIONS",
 ]
 
 ADAPTATIONS = ("auto", "fisher", "low_rank", "window")
 """The mass-matrix adaptations of :class:`~ppgraph.inference.NUTS` and :class:`~ppgraph.inference.HMC`
-(``"auto"``, the default: ``"low_rank"`` up to :data:`LOW_RANK_AUTO_DIM` coordinates, ``"fisher"``
-beyond, ``"window"`` for a dense mass matrix)."""
-
-LOW_RANK_AUTO_DIM = 64
-"""Up to this many coordinates ``adaptation="auto"`` is ``"low_rank"``: there :func:`low_rank_metric`
-works in the whole space (nutpie's estimate exactly) and a recomputation costs at most ~1.3 ms
-(45 coordinates: four 45 x 45 eigendecompositions); beyond, its subspace is approximate and
-its cost grows with the dimension, and ``"fisher"`` is used."""
+(``"auto"``, the default: ``"fisher"``, or ``"window"`` for a dense mass matrix)."""
 
 MIN_DRAWS = 3  # nutpie's ``adapt``: no estimate from fewer draws in the foreground
+_MIN_LOW_RANK_DRAWS = 10  # low_rank_metric's correction needs this many draws (fewer: the diagonal alone)
 _OVERSAMPLE = 15  # extra columns of the randomised subspaces of low_rank_metric
 _LAM_RANGE = 1e4  # low_rank_metric's eigenvalues are clipped to [1/_LAM_RANGE, _LAM_RANGE]
-_WHOLE_SPACE = LOW_RANK_AUTO_DIM  # up to this dimension low_rank_metric works in the whole space (nutpie exactly)
+_WHOLE_SPACE = 64  # up to this dimension low_rank_metric works in the whole space (nutpie's estimate exactly)
 
 
 class FisherAdaptationState(NamedTuple):
@@ -429,6 +423,9 @@ def low_rank_metric(draws: jax.Array, grads: jax.Array, count: Any, *, max_rank:
     order = jnp.argsort(-jnp.abs(jnp.log(vals)))[:k]
     lam, u = vals[order], basis @ vecs[:, order]
     lam = jnp.where((lam < 1.0 / cutoff) | (lam > cutoff), lam, 1.0)
+    # no correction rather than a NaN metric, nor one from a handful of draws (the diagonal is still used)
+    finite = jnp.all(jnp.isfinite(u)) & jnp.all(jnp.isfinite(lam)) & (count >= _MIN_LOW_RANK_DRAWS)
+    u, lam = jnp.where(finite, u, 0.0), jnp.where(finite, lam, 1.0)
     if k < max_rank:  # fewer dimensions than the rank: unused columns, eigenvalue 1
         u = jnp.concatenate([u, jnp.zeros((d, max_rank - k), work)], axis=1)
         lam = jnp.concatenate([lam, jnp.ones(max_rank - k, work)])
@@ -490,8 +487,12 @@ def low_rank_adaptation(buffer_size: int, *, max_rank: int = 10, gamma: float = 
 
     def refresh(state: LowRankAdaptationState, due: Any) -> LowRankAdaptationState:
         due = due & (state.count >= MIN_DRAWS)
-        imm = jax.lax.cond(due, lambda s: estimate(s.draws, s.grads, s.count), lambda s: s.inverse_mass_matrix,
-                           state)
+        def fresh(s: LowRankAdaptationState) -> Any:  # a non-finite estimate (overflow) keeps the previous one
+            new = estimate(s.draws, s.grads, s.count)
+            ok = jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in new]))
+            return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, s.inverse_mass_matrix)
+
+        imm = jax.lax.cond(due, fresh, lambda s: s.inverse_mass_matrix, state)
         return state._replace(inverse_mass_matrix=imm, since=jnp.where(due, 0, state.since),
                               num_estimates=state.num_estimates + due.astype(jnp.int32))
 

@@ -47,8 +47,8 @@ from blackjax.adaptation.window_adaptation import build_schedule
 from jax.flatten_util import ravel_pytree
 
 from ..errors import ModelError
-from .adaptation import (ADAPTATIONS, LOW_RANK_AUTO_DIM, fisher_adaptation, fisher_schedule, identity_metric,
-                         low_rank_adaptation, low_rank_buffer_size)
+from .adaptation import (ADAPTATIONS, fisher_adaptation, fisher_schedule, identity_metric, low_rank_adaptation,
+                         low_rank_buffer_size)
 from .chains import ChainProgram, chain_devices, gather
 from .evaluator import Draws
 from .problem import Problem
@@ -88,19 +88,26 @@ class _BlackJAXHMC:
     def mass_adaptation(self, dim: int) -> str:
         """The adaptation the warmup runs for ``dim`` sampler coordinates (``"auto"`` resolved).
 
-        ``"auto"``: Stan's ``"window"`` for a dense matrix; otherwise nutpie's
-        ``"low_rank"`` up to :data:`~ppgraph.inference.adaptation.LOW_RANK_AUTO_DIM`
-        coordinates (where its estimate is exact and a recomputation costs at most
-        ~1 ms) and ``"fisher"`` beyond.
+        ``"auto"``: Stan's ``"window"`` for a dense matrix, nutpie's ``"fisher"``
+        otherwise.  ``"low_rank"`` is not the default although it had more min-ESS
+        per gradient on every benchmark model (docs/benchmarks.md, section 11):
+        its draws are not bitwise the same when the chains are split over devices
+        (its matrix products and eigendecompositions round differently in the two
+        programs), on a 2-parameter regression with 40 warmup draws its
+        eigendecomposition overflowed in float32 before the guard that now keeps
+        the previous metric, and on cheap small models it costs more wall time than
+        it saves (eight schools: 0.86x the min-ESS/s).  ``dim`` (the number of
+        sampler coordinates) is for rules that depend on it.
 
-        >>> NUTS().mass_adaptation(10), NUTS().mass_adaptation(500), NUTS(dense_mass=True).mass_adaptation(10)
-        ('low_rank', 'fisher', 'window')
+        >>> NUTS().mass_adaptation(10), NUTS(adaptation="low_rank").mass_adaptation(10)
+        ('fisher', 'low_rank')
+        >>> NUTS(dense_mass=True).mass_adaptation(10)
+        'window'
         """
+        del dim
         if self.adaptation != "auto":
             return self.adaptation
-        if self.dense_mass:
-            return "window"
-        return "low_rank" if dim <= LOW_RANK_AUTO_DIM else "fisher"
+        return "window" if self.dense_mass else "fisher"
 
     def _algorithm(self) -> tuple[Any, dict[str, Any]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -308,11 +315,10 @@ class NUTS(_BlackJAXHMC):
         modified diagonal: the same schedule, plus up to 10 directions of posterior
         correlation learnt from the draws and gradients of the window), ``"window"``
         (Stan's windows: the variance of the draws, diagonal or dense) or ``"auto"``
-        (the default: ``"low_rank"`` up to 64 sampler coordinates, ``"fisher"``
-        beyond, ``"window"`` with ``dense_mass=True``; :meth:`mass_adaptation`).
-        ``"low_rank"`` had 1.0-26x the min-ESS per gradient of ``"fisher"`` on 7 of 7
-        benchmark models, and more min-ESS per second on 6 (docs/benchmarks.md,
-        section 11).
+        (the default: ``"fisher"``, ``"window"`` with ``dense_mass=True``;
+        :meth:`mass_adaptation` says why ``"low_rank"`` is not).  ``"low_rank"`` had
+        1.3-26x the min-ESS per gradient of ``"fisher"`` on 7 of 7 benchmark models
+        (docs/benchmarks.md, section 11): use it for correlated posteriors.
 
     Examples
     --------

@@ -69,6 +69,10 @@ from ..passes.vectorize import user_names as vectorized_names
 
 __all__ = ["Problem", "prepare", "as_value", "user_name"]
 
+SMALL_PROBLEM = 20_000
+"""Problems with fewer elements of data and latent variables than this compile
+:meth:`Problem.batched_value_and_grad` at XLA's lowest optimisation level."""
+
 _PROBE = "_ppgraph_probe"
 _CHECK = "_ppgraph_check_observed"
 _CHECK_LAYER = "_ppgraph_check_layer"
@@ -363,6 +367,24 @@ class Problem:
             self._core.programs[key] = build()
         return self._core.programs[key]
 
+    def batched_value_and_grad(self) -> Any:
+        """``jit(vmap(value_and_grad(logdensity_at)))`` over a leading chain axis, ``(position, data) -> (lp, grad)``.
+
+        What the initial-point search and the pilot of ``reparam="auto"`` evaluate
+        (one compiled program for both).  For small problems (fewer than
+        :data:`SMALL_PROBLEM` elements of data and latent variables) it is
+        compiled at XLA's lowest backend optimisation: it runs a handful of times,
+        and its compile is about half as long (eight schools: 0.44 -> 0.23 s) while
+        a call costs the same; on large ones a call at that level is ~9x slower
+        (30,000 observations), so they get the default.
+        """
+        logdensity_at = self.logdensity_at
+        size = sum(int(np.prod(np.shape(v))) for v in jax.tree.leaves(self.data))
+        size += sum(int(np.prod(s.shape)) for s in jax.tree.leaves(self.shapes))
+        options = {"xla_backend_optimization_level": 0} if size < SMALL_PROBLEM else None
+        return self.cached("initial_positions", lambda: jax.jit(
+            jax.vmap(jax.value_and_grad(logdensity_at), in_axes=(0, None)), compiler_options=options))
+
     def source(self, which: str = "logdensity") -> str:
         """Generated source of ``"logdensity"``, ``"terms"`` or ``"constrain"``."""
         return {"logdensity": self._logpdf, "terms": self._terms, "constrain": self._determ}[which].source
@@ -463,9 +485,7 @@ class Problem:
             No start found; the message names the node whose log-density term
             (or its gradient) is not finite.
         """
-        logdensity_at = self.logdensity_at
-        check = self.cached("initial_positions",
-                            lambda: jax.jit(jax.vmap(jax.value_and_grad(logdensity_at), in_axes=(0, None))))
+        check = self.batched_value_and_grad()
         key, sub = jax.random.split(rng_key)
         position = self.draw_uniform(sub, num_chains, radius)
         for _ in range(max_tries):

@@ -19,8 +19,8 @@ from typing import Any
 
 from ..errors import ModelError
 from ..model import weights_of
-from ..ir import Deterministic, Graph, Layer, Node, RandomVariable
-from ..ir.expr import ident
+from ..ir import Argument, Deterministic, Graph, Layer, Node, RandomVariable
+from ..ir.expr import free_names, ident, rename
 from .base import graph_of, rebuild, register_pass
 
 __all__ = ["observe", "do"]
@@ -33,6 +33,22 @@ def _constant_name(graph: Graph, name: str, suffix: str, taken: set[str]) -> str
         i += 1
         candidate = f"{base}{i}"
     return candidate
+
+
+def _structure_only(graph: Graph, name: str, spec: str, env: dict[str, Any]) -> str:
+    """A layer's spec with the other nodes it reads (its prior's parameters) replaced by a constant 1.0.
+
+    ``spec.network(weights)`` uses the layer's structure and the given weights, never the
+    prior: reading latent nodes there would keep edges into a node ``do()`` cuts off.
+    Arguments (data, sizes) stay: they may shape the network.
+    """
+    refs = {n: None for n in free_names(spec)
+            if graph.node_of(n) is not None and not isinstance(graph.nodes[graph.node_of(n)]["node"], Argument)}
+    if not refs:
+        return spec
+    placeholder = _constant_name(graph, name, "prior_placeholder", set(env))
+    env[placeholder] = 1.0
+    return rename(spec, {n: placeholder for n in refs})
 
 
 _TWIN_KEYS = ("decentered", "constrained_from")
@@ -211,6 +227,8 @@ def do(graph: Any, **values: Any) -> Graph:
         wrapped = f".network({prev})"
         if node.get_info("intervened") == "layer" and isinstance(node, Deterministic) and node.expr.endswith(wrapped):
             spec = node.expr[: -len(wrapped)]  # a layer intervened on before: do() again keeps it a network
+        if spec is not None and not network:
+            spec = _structure_only(graph, name, spec, env)
         expr = f"{spec}.network({const})" if spec is not None and not network else const
         info = dict(node.info)
         info.setdefault("intervened", node.kind)

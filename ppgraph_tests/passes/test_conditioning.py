@@ -13,6 +13,8 @@ import ppgraph as pg
 import ppgraph.nn  # noqa: F401  (pg.nn)
 from ppgraph import dist
 from ppgraph.errors import ModelError
+from ppgraph.ir.expr import free_names
+from ppgraph.model import weights_of
 from ppgraph.passes import do, observe, reparameterize, to_unconstrained
 
 
@@ -131,3 +133,23 @@ def test_observing_a_reparameterised_layer_restores_it():
     assert "net_decentered" not in observed.nodes
     assert observed.obj("net") == observe(classifier, net=draw["net"]).obj("net")
     assert "net_decentered" not in do(g, net=draw["net"]).nodes
+
+
+@pg.model
+def scaled_classifier(x):
+    s <~ dist.HalfNormal(1.0)
+    net <~ pg.nn.Dense(3, dist.Normal(0.0, s))     # the layer's prior reads the latent s
+    logits = net(x)
+    y <~ dist.Categorical(logits=logits)
+    return y
+
+
+def test_do_on_a_layer_whose_prior_reads_a_latent_cuts_that_edge_too():
+    x = jnp.ones((5, 4))
+    draw = pg.sample_forward(scaled_classifier, jax.random.key(1), x)
+    g = do(scaled_classifier, net=weights_of(draw["net"]))  # plain weights: the layer's spec builds the network
+    assert list(g.predecessors("net")) == [] and g.obj("net").kind == "deterministic"
+    assert "s" not in free_names(g.obj("net").expr)  # a placeholder: the fixed weights never use the prior
+    # the fixed network is the drawn one: same logits, whatever s
+    fixed = pg.sample_forward(g, jax.random.key(2), x)
+    np.testing.assert_allclose(np.asarray(fixed["logits"]), np.asarray(draw["net"](x)), rtol=1e-6)
