@@ -91,9 +91,10 @@ class _BlackJAXHMC:
         ``"auto"``: Stan's ``"window"`` for a dense matrix, nutpie's ``"fisher"``
         otherwise.  ``"low_rank"`` is not the default although it had more min-ESS
         per gradient on every benchmark model (docs/benchmarks.md, section 11):
-        its draws are not bitwise the same when the chains are split over devices
-        (its matrix products and eigendecompositions round differently in the two
-        programs), on a 2-parameter regression with 40 warmup draws its
+        when the chains are split over devices its draws drift from the single-device
+        ones (up to 0.03 after 200 warmup draws of a 3-coordinate regression, where
+        ``"fisher"``'s agree to 1e-11: its matrix products and eigendecompositions round
+        differently in the two programs), on a 3-coordinate regression with 40 warmup draws its
         eigendecomposition overflowed in float32 before the guard that now keeps
         the previous metric, and on cheap small models it costs more wall time than
         it saves (eight schools: 0.86x the min-ESS/s).  ``dim`` (the number of
