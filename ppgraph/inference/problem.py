@@ -353,6 +353,38 @@ class Problem:
         """The model's latent variables and deterministic nodes at ``position`` (traceable)."""
         return self.constrain_at(position, self.data)
 
+    def evaluate(self, source: str, position: dict[str, Any]) -> Any:
+        """The value of an expression of this graph's names at one (unbatched) ``position``, run eagerly.
+
+        The expression reads the graph's environment, the model's arguments, the
+        data and every node's value at ``position`` (the latent variables
+        constrained, the deterministic nodes computed), e.g. the scale of a
+        random variable's distribution, as :mod:`~ppgraph.inference.autoreparam`
+        needs it.  Raises :class:`~ppgraph.errors.ModelError` naming the
+        expression when it cannot be evaluated.
+
+        Examples
+        --------
+        >>> import jax.numpy as jnp, ppgraph as pg
+        >>> from ppgraph import dist
+        >>> @pg.model
+        ... def m():
+        ...     tau <~ dist.HalfNormal(1.0)
+        ...     x <~ dist.Normal(0.0, 2.0 * tau)
+        >>> problem = prepare(m, (), {}, passes=("to_unconstrained",))
+        >>> float(problem.evaluate("2.0 * tau", {"tau_unconstrained": jnp.log(3.0), "x": 0.0}))
+        6.0
+        """
+        values = self.constrain_at(position, self.data)
+        namespace = {**self.graph.env, **self._argkw, **self.data,
+                     **{ident(k): weights_of(v) for k, v in position.items()},
+                     **{ident(k): v for k, v in values.items()}}
+        try:
+            return eval(compile(source, "<ppgraph.evaluate>", "eval"), namespace)  # noqa: S307 - the graph's own source
+        except Exception as err:  # noqa: BLE001 - reported with the expression
+            raise ModelError(f"cannot evaluate `{source}` at a position of {self.graph.name}: "
+                             f"{type(err).__name__}: {err}", model=self.graph.name) from err
+
     def cached(self, key: Any, build: Any) -> Any:
         """A compiled program kept with this problem's compiled functions: ``build()`` on the first call.
 

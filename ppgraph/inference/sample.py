@@ -277,15 +277,19 @@ def sample(
     if reparam == "auto" and isinstance(evaluator, _HMCFamily):  # NUTS / HMC: the pilot decides per variable
         names = autoreparam.candidates(model, args, kwargs, vectorized=vectorize)
         choice = Choice()
-        if names:  # the pilot runs on the problem with every candidate non-centred (often the one sampled)
-            built = build((noncentering(tuple(names)),))
+        if names:  # the pilot runs on the likelier problem (autoreparam.guess), which is then sampled if it agrees
+            prepared: dict[tuple[str, ...], tuple] = {}
+
+            def prepare_with(noncentred: tuple[str, ...]) -> Any:
+                prepared[noncentred] = build(_reparam_passes(reparam, Choice(noncentered=noncentred)))
+                return prepared[noncentred][1]
+
             try:
-                choice = autoreparam.choose(built[1], names, jax.random.fold_in(as_key(rng_key), 2),
-                                            num_chains=num_chains)
+                choice, _ = autoreparam.pilot(prepare_with, names, jax.random.fold_in(as_key(rng_key), 2),
+                                              num_chains=num_chains)
             except ModelError:  # no finite start for the pilot: sample as written; its errors name the variable
                 choice = Choice()
-            if choice.noncentered != tuple(names):
-                built = None
+            built = prepared.get(choice.noncentered)
     vectorized, problem, passes = built or build(_reparam_passes(reparam, choice))
     if recovery:
         recovery.attach(problem)

@@ -47,6 +47,7 @@ __all__ = [
     "reparameterize",
     "learnable_centeredness",
     "centeredness_candidates",
+    "loc_scale_parameters",
     "LocScale",
     "LOC_SCALE_FAMILIES",
     "REPARAMETERIZERS",
@@ -258,6 +259,36 @@ def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -
 
 
 REPARAMETERIZERS[RandomVariable] = _loc_scale_rule
+
+
+def loc_scale_parameters(graph: Any, name: str) -> dict[str, str]:
+    """The sources of ``loc`` and ``scale`` of the loc-scale random variable ``name``.
+
+    Raises :class:`NotReparameterizable` when ``name`` is not a random variable
+    of a family in :data:`LOC_SCALE_FAMILIES`.
+
+    Examples
+    --------
+    >>> import ppgraph as pg
+    >>> from ppgraph import dist
+    >>> @pg.model
+    ... def m():
+    ...     tau <~ dist.HalfNormal(1.0)
+    ...     x <~ dist.Normal(0.0, scale=2.0 * tau).expand([3])
+    >>> loc_scale_parameters(m, "x")
+    {'loc': '0.0', 'scale': '2.0 * tau'}
+    """
+    source = graph_of(graph)
+    node = source.obj(name)
+    if not isinstance(node, RandomVariable):
+        raise NotReparameterizable(f"'{name}' is not a random variable")
+    chain = split_call(node.dist)
+    cls = _resolve(chain.func, source.env) if chain is not None else None
+    family = LOC_SCALE_FAMILIES.get(cls) if isinstance(cls, type) else None
+    if chain is None or family is None:
+        raise NotReparameterizable(f"the distribution of '{name}' is not a loc-scale family")
+    bound = _bind(family, chain)
+    return {"loc": bound["loc"], "scale": bound["scale"]}
 
 
 def _rule_for(node: Node) -> Rule | None:

@@ -78,11 +78,56 @@ def test_candidates_are_the_hierarchical_loc_scale_latents():
     assert centeredness_candidates(grouped) == ["alpha", "y"]
 
 
-def test_choose_needs_the_candidates_noncentred():
+def test_choose_needs_each_candidate_as_a_coordinate():
     problem = prepare(M.eight_schools_centred, (SCHOOLS_SIGMA,), {"y": SCHOOLS_Y}, passes=("to_unconstrained",))
-    with pytest.raises(pg.ModelError, match="needs \\['theta'\\] non-centred") as info:
-        autoreparam.choose(problem, ["theta"], 0)
+    with pytest.raises(pg.ModelError, match="does not find \\['y'\\]") as info:
+        autoreparam.choose(problem, ["y"], 0)  # observed: neither a non-centred nor a centred coordinate
     assert "noncentering" in info.value.hint
+
+
+@pytest.mark.parametrize("s, noise, n", [(0.7, 1.0, 4), (2.0, 1.0, 5)])
+def test_pilot_in_centred_coordinates_estimates_the_same_centredness(s, noise, n):
+    # on the centred problem the estimate is 1 - Var_q(x) / s**2, s evaluated at q's mean (here an argument)
+    y = jax.random.normal(jax.random.key(3), (n, 4))
+    exact = (s**2 * n / noise**2) / (1 + s**2 * n / noise**2)
+    problem = prepare(known_scale, (s, noise, n), {"y": y}, passes=("to_unconstrained",))
+    choice = autoreparam.choose(problem, ["x"], 0)
+    assert choice.centeredness["x"] == pytest.approx(exact, abs=0.06)
+    assert choice.pilot == ()  # x was centred in the pilot's problem
+
+
+def test_guess_counts_observations_per_element():
+    names = ["alpha"]
+    for per_group, guessed in [(1, ("alpha",)), (3, ("alpha",)), (4, ()), (40, ())]:
+        group, observed = _grouped_data(per_group)
+        problem = prepare(grouped, (group, 10), observed,
+                          passes=(autoreparam.noncentering(tuple(names)), "to_unconstrained"))
+        assert autoreparam.observations_per_element(problem, "alpha_decentered") == per_group
+        assert autoreparam.guess(problem, names) == guessed
+
+
+def _prepare_with(model, args, kwargs, calls):
+    def prepare_with(noncentred):
+        calls.append(noncentred)
+        return prepare(model, args, kwargs, passes=(autoreparam.noncentering(noncentred), "to_unconstrained"))
+    return prepare_with
+
+
+def test_pilot_runs_on_the_guess_and_falls_back_when_the_centred_estimate_is_unclear():
+    # data-rich groups: guessed centred, and the centred pilot is clear: its problem is the one sampled
+    group, observed = _grouped_data(40)
+    calls = []
+    choice, problem = autoreparam.pilot(_prepare_with(grouped, (group, 10), observed, calls), ["alpha"], 0)
+    assert calls == [("alpha",), ()] and choice.noncentered == choice.pilot == ()
+    assert "alpha" in problem.latents
+    # five observations per element, but noise sd 5 against a prior scale 0.3 (c* = 0.018): guessed centred,
+    # the centred estimate is not clearly centred, so the non-centred pilot decides
+    y = jax.random.normal(jax.random.key(3), (5, 4))
+    calls = []
+    choice, problem = autoreparam.pilot(_prepare_with(known_scale, (0.3, 5.0, 5), {"y": y}, calls), ["x"], 0)
+    assert calls == [("x",), ()] and choice.noncentered == choice.pilot == ("x",)
+    assert choice.centeredness["x"] == pytest.approx(0.018, abs=0.06)
+    assert "x_decentered" in problem.latents
 
 
 # -- pg.sample(reparam="auto") ----------------------------------------------------------------------
@@ -114,16 +159,18 @@ def test_auto_keeps_data_rich_groups_centred():
     post = _sample(grouped, group, 10, **observed)
     info = post.info["reparam"]
     assert info["noncentered"] == [] and info["centeredness"]["alpha"] > 0.5
+    assert info["pilot_noncentered"] == []  # the pilot ran on the problem sampled
     assert info["graph"] is grouped.graph
     # sparse groups (one observation each, noise sd 1, tau ~ 1): non-centred
     group, observed = _grouped_data(1)
-    assert _sample(grouped, group, 10, **observed).info["reparam"]["noncentered"] == ["alpha"]
+    info = _sample(grouped, group, 10, **observed).info["reparam"]
+    assert info["noncentered"] == info["pilot_noncentered"] == ["alpha"]
 
 
 def test_auto_without_candidates_runs_no_pilot():
     post = _sample(M.beta_binomial, 2.0, 3.0, 20, k=13)
     assert post.info["reparam"] == {"mode": "auto", "noncentered": [], "centeredness": {}, "pilot_seconds": 0.0,
-                                    "pilot_steps": 0, "graph": M.beta_binomial.graph}
+                                    "pilot_steps": 0, "pilot_noncentered": [], "graph": M.beta_binomial.graph}
 
 
 def test_auto_is_deterministic_and_compiles_once_per_shape():
