@@ -264,6 +264,15 @@ class GraphBuilder:
         self._graph.add(node)
 
     def _dist_source(self, name: str, distribution: Any, args: tuple, kwargs: dict) -> str:
+        if isinstance(distribution, str):  # source text would be called as a string: "'dist.Normal(0, 1)'()"
+            raise ModelError(
+                f"the distribution of '{name}' is the string {distribution!r}; GraphBuilder takes the "
+                "distribution (or layer) class and its arguments, not source text",
+                node=name,
+                model=self._graph.name,
+                location=_caller(),
+                hint=f"g.random({name!r}, dist.Normal, 0.0, 1.0), or g.random({name!r}, g.call(dist.Normal, 0.0, 1.0))",
+            )
         if isinstance(distribution, Symbol):
             if args or kwargs:
                 raise ModelError(
@@ -389,6 +398,8 @@ def _caller() -> str | None:
     """``file:line`` of the user's code calling the builder."""
     import os
 
-    frame = sys._getframe(2)
+    frame = sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename == __file__:  # the first frame outside the builder
+        frame = frame.f_back
     return f"{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 

@@ -92,7 +92,8 @@ from ..ir.expr import ident
 from ..keys import as_key
 from ..model import Model, as_model
 from ..passes import observe
-from ..passes.reparam import SUFFIX, centeredness_candidates, loc_scale_parameters, reparameterize
+from ..passes.reparam import (SUFFIX, NotReparameterizable, centeredness_candidates, loc_scale_parameters,
+                               reparameterize)
 from ..passes.unconstrained import SUFFIX as UNCONSTRAINED
 from ..passes.vectorize import vectorize
 
@@ -324,9 +325,12 @@ def choose(problem: Any, names: list[str], rng_key: Any, *, num_chains: int = 4,
     for n in names:
         if n + SUFFIX in leaves:
             coordinate[n] = n + SUFFIX
-        elif (n in leaves or n + UNCONSTRAINED in leaves) and isinstance(problem.graph.obj(n), RandomVariable):
+        elif n in leaves or n + UNCONSTRAINED in leaves:  # centred: x, or log x of a LogNormal
             coordinate[n] = n if n in leaves else n + UNCONSTRAINED
-            centred[n] = loc_scale_parameters(problem.graph, n)["scale"]
+            try:  # the scale as the model writes it (the passes may have rewritten the node)
+                centred[n] = loc_scale_parameters(problem.conditioned, n)["scale"]
+            except NotReparameterizable as err:
+                raise _Unestimable(f"the pilot finds no loc-scale distribution for '{n}': {err}") from err
     missing = [n for n in names if n not in coordinate]
     if missing:
         raise ModelError(f"the pilot of reparam='auto' does not find {missing} in the problem it is given, "
@@ -442,7 +446,7 @@ def pilot(prepare_with: Callable[[tuple[str, ...]], Any], names: list[str], rng_
         problem = prepare_with(guessed)
         try:
             choice = choose(problem, names, rng_key, num_chains=num_chains, settings=settings)
-        except _Unestimable:
+        except ModelError:  # a scale it cannot evaluate, no finite start: the non-centred pilot decides
             choice = None
         if choice is not None and all(n in choice.pilot or choice.centeredness[n] >= settings.threshold + settings.margin
                                       for n in names):

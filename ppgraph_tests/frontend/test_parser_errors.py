@@ -183,3 +183,11 @@ def test_errors_are_raised_when_the_decorator_is_applied(write_models):
             return a
     ''')
     assert isinstance(module.fine, pg.Model)
+
+
+def test_graph_builder_names_a_distribution_given_as_source_text():
+    g = pg.GraphBuilder("built")
+    with pytest.raises(pg.ModelError, match="the distribution of 'mu' is the string") as info:
+        g.random("mu", "dist.Normal(0.0, 1.0)")
+    assert info.value.node == "mu" and "test_parser_errors.py" in str(info.value.location)
+    assert "g.random('mu', dist.Normal, 0.0, 1.0)" in info.value.hint

@@ -207,3 +207,42 @@ def test_learnable_centeredness_keeps_the_joint_distribution(c):
     lp_vip = pg.logpdf(g)(SCHOOLS_SIGMA, mu=mu, tau=tau, theta_decentered=z, y=y, theta_centeredness_logit=logit)
     lp_centred = pg.logpdf(M.eight_schools_centred)(SCHOOLS_SIGMA, mu=mu, tau=tau, theta=x, y=y)
     assert float(lp_vip) == pytest.approx(float(lp_centred) + 8 * (1 - c) * np.log(tau), rel=1e-5)
+
+
+@pg.model
+def poisson_rates(group, ngroups):
+    mu <~ dist.Normal(1.0, 1.0)
+    tau <~ dist.HalfNormal(1.0)
+    rate <~ dist.LogNormal(mu, tau).expand([ngroups])
+    y <~ dist.Poisson(rate[group])
+    return y
+
+
+def test_pilot_in_centred_coordinates_reads_a_lognormal_on_its_log_scale():
+    # centred, the coordinate of a LogNormal is log x = loc + scale * z: the estimate is 1 - Var_q(log x) / s**2,
+    # the scale read from the model as written (the unconstrained graph has rewritten `rate`)
+    rng = np.random.default_rng(1)
+    group = np.repeat(np.arange(8), 50)
+    y = rng.poisson(np.exp(rng.normal(1.0, 1.0, 8))[group])
+    args, kwargs = (jnp.asarray(group), 8), {"y": jnp.asarray(y, jnp.float32)}
+    centred = prepare(poisson_rates, args, kwargs, passes=("to_unconstrained",))
+    assert "rate_unconstrained" in centred.latents
+    on_centred = autoreparam.choose(centred, ["rate"], 0)
+    noncentred = prepare(poisson_rates, args, kwargs, passes=(autoreparam.noncentering(("rate",)), "to_unconstrained"))
+    on_noncentred = autoreparam.choose(noncentred, ["rate"], 0)
+    assert on_centred.pilot == () and on_noncentred.pilot == ("rate",)
+    assert on_centred.centeredness["rate"] > 0.9 and on_noncentred.centeredness["rate"] > 0.9
+    assert on_centred.centeredness["rate"] == pytest.approx(on_noncentred.centeredness["rate"], abs=0.05)
+
+
+def test_pilot_falls_back_to_the_noncentred_problem_when_the_centred_one_fails(monkeypatch):
+    def unreadable(graph, name):
+        raise autoreparam.NotReparameterizable("unreadable scale")
+
+    monkeypatch.setattr(autoreparam, "loc_scale_parameters", unreadable)
+    group, observed = _grouped_data(40)  # guessed centred
+    calls = []
+    choice, problem = autoreparam.pilot(_prepare_with(grouped, (group, 10), observed, calls), ["alpha"], 0)
+    assert calls == [("alpha",), ()]
+    assert choice.pilot == ("alpha",) and choice.noncentered == ()  # decided on the non-centred problem
+    assert choice.centeredness["alpha"] > 0.7 and "alpha_decentered" in problem.latents
