@@ -188,7 +188,8 @@ def candidates(model: Model | Graph, args: tuple, kwargs: dict[str, Any], *, vec
     :func:`~ppgraph.passes.reparam.centeredness_candidates` of the conditioned
     graph (after :func:`~ppgraph.passes.vectorize` with ``vectorized``: merged
     nodes are not candidates, so a graph of 10,000 repeated nodes needs no
-    pilot over 10,000 variables).
+    pilot over 10,000 variables; a Gaussian random walk lifted into one node is
+    one candidate, non-centred whole into its innovations).
     """
     model = as_model(model)
     _, values = model.bind(args, kwargs)

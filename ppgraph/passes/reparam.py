@@ -13,6 +13,16 @@ x_decentered)``).  ``.expand(...)`` and ``.to_event(...)`` chains are kept on th
 standard variable, whose batch shape is exactly ``broadcast(shape(loc),
 shape(scale)[, shape(df)])`` followed by the chain.
 
+A Gaussian random walk that :func:`~ppgraph.passes.vectorize` lifted into one
+node (``x[0] ~ Normal(m0, s0)``, ``x[i] ~ Normal(x[i-1] + d, s)``, built node by
+node) is non-centred whole, into its innovations, in closed form::
+
+    x_decentered ~ Normal(0.0, 1.0).expand([n])
+    x = m0 + cumsum(concatenate([s0 * x_decentered[:1], d + s * x_decentered[1:]]))
+
+(:func:`is_random_walk`): the sampler then moves in independent coordinates
+instead of a chain whose correlations span its length.
+
 Observed random variables are left alone; already standard variables
 (``Normal(0, 1)``...) and nodes this pass wrote are skipped, so the pass is
 idempotent.
@@ -39,15 +49,17 @@ import jax.numpy as jnp
 from .. import dist as pg_dist
 from ..errors import ModelError
 from ..ir import Deterministic, Graph, Node, Parameter, RandomVariable
-from ..ir.expr import CallChain, ident, join_call, parse_expr, split_call
+from ..ir.expr import CallChain, free_names, ident, join_call, parse_expr, split_call
 from ..ir.graph import _close_names, _resolve
 from .base import Rewrite, graph_of, register_pass, rewrite_nodes
+from .vectorize import INFO_KEY as _VECTORIZED, _chain as _lifted_chain, _chain_real as _lifted_chain_real
 
 __all__ = [
     "reparameterize",
     "learnable_centeredness",
     "centeredness_candidates",
     "loc_scale_parameters",
+    "is_random_walk",
     "LocScale",
     "LOC_SCALE_FAMILIES",
     "REPARAMETERIZERS",
@@ -203,6 +215,10 @@ def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -
     if chain is None:
         raise NotReparameterizable(f"its distribution `{node.dist}` is not a constructor call")
     cls = _resolve(chain.func, graph.env)
+    if cls is _lifted_chain or cls is _lifted_chain_real:
+        if centeredness is not None:
+            raise NotReparameterizable("a chain lifted by vectorize is non-centred whole, not partially")
+        return _random_walk_rule(node, graph, chain)
     family = LOC_SCALE_FAMILIES.get(cls) if isinstance(cls, type) else None
     if family is None:
         known = ", ".join(sorted(c.__name__ for c in LOC_SCALE_FAMILIES))
@@ -256,6 +272,93 @@ def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -
         ],
         env,
     )
+
+
+def _random_walk(graph: Graph, chain: CallChain) -> tuple[dict[str, str], str, str | None, str, str]:
+    """``(init's {loc, scale}, step scale, step drift or None, length, source naming Normal)`` of a lifted random walk.
+
+    The chain ``vectorize`` lifts (``_ppgraph_chain_real(name, init, lambda prev: step, n)``) is a
+    random walk when ``init`` is ``Normal(m0, s0)`` and ``step`` is ``Normal(prev, s)`` or
+    ``Normal(prev + d, s)`` with ``s`` and ``d`` not reading ``prev``.
+    """
+    if chain.methods or len(chain.args) != 4 or chain.kwargs:
+        raise NotReparameterizable("its chain is not in the form vectorize writes")
+    _, init_src, step_src, length = chain.args
+    normal = LOC_SCALE_FAMILIES[pg_dist.Normal]
+    init = split_call(init_src)
+    if init is None or init.methods or _resolve(init.func, graph.env) is not pg_dist.Normal:
+        raise NotReparameterizable("its first value is not a Normal")
+    step = parse_expr(step_src)
+    if not isinstance(step, ast.Lambda) or len(step.args.args) != 1:
+        raise NotReparameterizable("its step is not a one-argument lambda")
+    prev = step.args.args[0].arg
+    body = split_call(ast.unparse(step.body))
+    if body is None or body.methods or _resolve(body.func, graph.env) is not pg_dist.Normal:
+        raise NotReparameterizable("its step is not a Normal")
+    bound = _bind(normal, body)
+    loc, scale = parse_expr(bound["loc"]), bound["scale"]
+    if prev in free_names(scale):
+        raise NotReparameterizable("the scale of its step reads the previous value")
+    drift = None
+    if not (isinstance(loc, ast.Name) and loc.id == prev):
+        sides = [loc.left, loc.right] if isinstance(loc, ast.BinOp) and isinstance(loc.op, ast.Add) else []
+        plain = [i for i, side in enumerate(sides) if isinstance(side, ast.Name) and side.id == prev]
+        if not plain or prev in free_names(ast.unparse(sides[1 - plain[0]])):
+            raise NotReparameterizable("the loc of its step is not the previous value plus a drift")
+        drift = ast.unparse(sides[1 - plain[0]])
+    return _bind(normal, init), scale, drift, length, init.func
+
+
+def _random_walk_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
+    """The non-centred form of a Gaussian random walk lifted by ``vectorize``: its innovations.
+
+    ``x[0] ~ Normal(m0, s0)``, ``x[i] ~ Normal(x[i-1] + d, s)`` becomes::
+
+        x_decentered ~ Normal(0.0, 1.0).expand([n])                 # i.i.d.
+        x = m0 + cumsum(concatenate([s0 * z[:1], d + s * z[1:]]))   # Deterministic
+
+    the closed form of the chain: NUTS then samples independent innovations
+    instead of a chain whose posterior correlations span its whole length.
+    """
+    init, scale, drift, length, normal = _random_walk(graph, chain)
+    jnp_name, env = _jnp_name(graph)
+    z_name = node.name + SUFFIX
+    z = ident(z_name)
+    step = f"{_paren(scale)} * {z}[1:]" if _number(scale) != 1.0 else f"{z}[1:]"
+    if drift is not None:
+        step = f"{_paren(drift)} + {step}"
+    first = f"{z}[:1]" if _number(init["scale"]) == 1.0 else f"{_paren(init['scale'])} * {z}[:1]"
+    expr = (f"{jnp_name}.cumsum({z})" if (first, step) == (f"{z}[:1]", f"{z}[1:]")
+            else f"{jnp_name}.cumsum({jnp_name}.concatenate([{first}, {step}]))")
+    if _number(init["loc"]) != 0.0:
+        expr = f"{_paren(init['loc'])} + {expr}"
+    info = dict(node.info)  # the members: unstack maps the deterministic's draws to their names
+    info.update(reparameterized="MarkovChain", decentered=z_name, prior=node.dist)
+    return Rewrite(
+        [
+            RandomVariable(z_name, dist=f"{normal}(0.0, 1.0).expand([{length}])", location=node.location,
+                           info=(("decentered_of", node.name),)),
+            Deterministic(node.name, expr=ast.unparse(parse_expr(expr)), location=node.location,
+                          info=tuple(sorted(info.items()))),
+        ],
+        env,
+    )
+
+
+def is_random_walk(graph: Any, name: str) -> bool:
+    """Whether ``name`` is a Gaussian random walk lifted by ``vectorize`` (which :func:`reparameterize` non-centres)."""
+    source = graph_of(graph)
+    node = source.nodes[name]["node"] if name in source.nodes else None
+    if not isinstance(node, RandomVariable) or node.observed is not None or node.get_info(_VECTORIZED) is None:
+        return False
+    chain = split_call(node.dist)
+    if chain is None or _resolve(chain.func, source.env) not in (_lifted_chain, _lifted_chain_real):
+        return False
+    try:
+        _random_walk(source, chain)
+    except NotReparameterizable:
+        return False
+    return True
 
 
 REPARAMETERIZERS[RandomVariable] = _loc_scale_rule
@@ -426,6 +529,9 @@ def centeredness_candidates(graph: Any) -> list[str]:
         if any(p in latent or p in below_latent for p in source.predecessors(name)):
             below_latent.add(name)
         node = source.nodes[name]["node"]
+        if node.get_info(_VECTORIZED) is not None and is_random_walk(source, name):
+            out.append(name)  # each step's loc is the previous latent value: hierarchical by construction
+            continue
         if not isinstance(node, RandomVariable) or node.observed is not None or node.info:
             continue
         if name not in below_latent:

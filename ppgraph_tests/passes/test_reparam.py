@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -293,3 +295,77 @@ def test_learnable_centeredness_refuses_other_nodes_with_a_hint():
         learnable_centeredness(eight_schools, names=["tau"])
     with pytest.raises(ModelError, match="no such node"):
         learnable_centeredness(eight_schools, names=["thetta"])
+
+
+# -- Gaussian random walks lifted by vectorize: non-centred into their innovations ------------------
+def _walk(n: int, step_loc: str = "prev + 0.5", *, latent_scale: bool = False) -> pg.Model:
+    """x0 ~ Normal(1, 2), x_i ~ Normal(<step_loc>, s) with s = 0.3 (or a latent HalfNormal)."""
+    g = pg.GraphBuilder("walk")
+    s = g.random("s", dist.HalfNormal, 0.5) if latent_scale else 0.3
+    prev = g.random("x0", dist.Normal, 1.0, 2.0)
+    for i in range(1, n):
+        loc = {"prev + 0.5": prev + 0.5, "prev": prev, "0.9 * prev": 0.9 * prev}[step_loc]
+        prev = g.random(f"x{i}", g.call(dist.Normal, loc, s))
+    g.random("last", g.call(dist.Normal, prev, 1.0))
+    return g.build()
+
+
+def test_a_lifted_random_walk_is_a_candidate_and_becomes_its_innovations():
+    from ppgraph.passes.vectorize import vectorize
+
+    g = vectorize(_walk(8))
+    chain = "x0_to_x7"
+    assert pg.passes.reparam.centeredness_candidates(g) == [chain, "last"]
+    nc = reparameterize(g, names=[chain])
+    assert nc.obj(chain).expr == "1.0 + jnp.cumsum(jnp.concatenate([2.0 * x0_to_x7_decentered[:1], "\
+                                 "0.5 + 0.3 * x0_to_x7_decentered[1:]]))"
+    assert nc.obj(chain).get_info("vectorized_of") == ",".join(f"x{i}" for i in range(8))  # names kept
+    again = reparameterize(nc, names=[chain])  # idempotent
+    assert set(again.nodes) == set(nc.nodes) and all(again.obj(n) == nc.obj(n) for n in nc.nodes)
+    assert g.obj(chain).kind == "random"  # the input is not modified
+    # forward draws against the exact walk: E[x_i] = 1 + 0.5 i, Var[x_i] = 4 + 0.09 i
+    draws = pg.sample_forward(nc, jax.random.key(0), num_samples=20_000)
+    x = np.asarray(draws[chain])
+    i = np.arange(8)
+    np.testing.assert_allclose(x.mean(0), 1.0 + 0.5 * i, atol=0.06)
+    np.testing.assert_allclose(x.var(0), 4.0 + 0.09 * i, rtol=0.05)
+
+
+def test_the_random_walk_density_is_the_chain_density_by_change_of_variables():
+    # log p_z(z) = log p_x(x(z)) + log |dx/dz|, |dx/dz| = s0 * s ** (n - 1) (a triangular map)
+    from ppgraph.passes.vectorize import vectorize
+
+    n, chain = 6, "x0_to_x5"
+    g = vectorize(_walk(n, latent_scale=True))
+    nc = reparameterize(g, names=[chain])
+    z = jax.random.normal(jax.random.key(1), (n,))
+    s = jnp.asarray(0.7)
+    x = nc.obj(chain)  # evaluate the deterministic's expression with the same values
+    values = pg.sample_forward(nc, jax.random.key(2), x0_to_x5_decentered=z, s=s, last=0.3)
+    lp_nc = pg.logpdf(nc)(x0_to_x5_decentered=z, s=s, last=0.3)
+    lp_c = pg.logpdf(g)(x0_to_x5=values[chain], s=s, last=0.3)
+    assert x.kind == "deterministic"
+    np.testing.assert_allclose(lp_nc, lp_c + jnp.log(2.0) + (n - 1) * jnp.log(s), rtol=1e-5)
+
+
+def test_only_random_walks_are_rewritten_whole():
+    from ppgraph.passes.vectorize import vectorize
+
+    g = vectorize(_walk(8, "0.9 * prev"))  # an AR(1): lifted, but not a random walk
+    assert "x0_to_x7" not in pg.passes.reparam.centeredness_candidates(g)
+    with pytest.raises(ModelError, match="not the previous value plus a drift"):
+        reparameterize(g, names=["x0_to_x7"])
+
+
+def test_sampling_a_long_walk_non_centres_it_and_keeps_every_name():
+    n = 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # one chain: no r_hat
+        post = pg.sample(_walk(n, "prev"), 0, num_warmup=300, num_samples=300, num_chains=1, progress=False)
+    info = post.info["reparam"]
+    assert f"x0_to_x{n - 1}" in info["noncentered"]
+    assert {f"x{i}" for i in range(n)} <= set(post.samples)
+    # i.i.d. innovations: short trajectories (the centred walk takes the maximum of 1023 steps per draw)
+    assert np.median(np.asarray(post.stats["num_steps"])) < 64
+    last = np.asarray(post.samples[f"x{n - 1}"]).ravel()
+    assert last.var() == pytest.approx(4.0 + 0.09 * (n - 1), rel=0.35)  # Var[x_i] = 4 + 0.09 i
