@@ -28,6 +28,7 @@ import warnings
 from typing import Any
 
 import jax
+import numpy as np
 import numpyro
 import numpyro.distributions as nd
 from numpyro.infer import MCMC, NUTS
@@ -81,24 +82,25 @@ def _ppgraph(kind: str, n: int, warmup: int, seed: int) -> dict[str, Any]:
             warnings.simplefilter("ignore")
             post = pg.sample(model, seed, num_warmup=warmup, num_samples=NUM_SAMPLES, num_chains=1,
                              progress=False)
-        return block(post.samples)
+        return block(post.samples), post
 
     pg.clear_cache()
-    wall, cpu, samples = _timed(go)
+    wall, cpu, (samples, post) = _timed(go)
     if f"x{n - 1}" not in samples or len(samples) < n:
         raise AssertionError(f"expected draws of all {n} nodes, got {len(samples)} names")
-    return {"wall": wall, "cpu": cpu}
+    return {"wall": wall, "cpu": cpu, "steps": float(np.median(np.asarray(post.stats["num_steps"]))),
+            "noncentered": post.info["reparam"]["noncentered"]}
 
 
 def _numpyro(kind: str, n: int, warmup: int, seed: int) -> dict[str, Any]:
     def go() -> Any:
         mcmc = MCMC(NUTS(NUMPYRO[kind]), num_warmup=warmup, num_samples=NUM_SAMPLES, num_chains=1,
                     progress_bar=False)
-        mcmc.run(jax.random.key(seed), n)
-        return block(mcmc.get_samples())
+        mcmc.run(jax.random.key(seed), n, extra_fields=("num_steps",))
+        return block(mcmc.get_samples()), mcmc
 
-    wall, cpu, _ = _timed(go)
-    return {"wall": wall, "cpu": cpu}
+    wall, cpu, (_, mcmc) = _timed(go)
+    return {"wall": wall, "cpu": cpu, "steps": float(np.median(np.asarray(mcmc.get_extra_fields()["num_steps"])))}
 
 
 def _pass_seconds(kind: str, n: int, repeats: int = 3) -> float:
@@ -145,6 +147,10 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
             median = walls[len(walls) // 2]
             notes.append(f"{kind}: ppgraph build to {NUM_SAMPLES} draws of all {n:,} nodes in {median:.1f} s "
                          f"wall (median; issue 10's target: under 30 s) — {'met' if median < 30 else 'NOT met'}")
+        steps = {fw: [o["steps"] for o in outs] for fw, outs in ok.items()}
+        chosen = sorted({",".join(o["noncentered"]) or "(none)" for o in ok["ppgraph"]})
+        notes.append(f"{kind}: median leapfrog steps per draw, ppgraph {steps['ppgraph']}, NumPyro {steps['numpyro']} "
+                     f"(1,023 is NUTS's maximum); ppgraph's reparam='auto' non-centred {' / '.join(chosen)}")
         small, large = _pass_seconds(kind, n // 10), _pass_seconds(kind, n)
         notes.append(f"{kind}: the vectorize pass takes {small:.3f} s CPU (least of 3, garbage collection off) at {n // 10:,} nodes and {large:.3f} s "
                      f"at {n:,} ({large / small if small else float('nan'):.1f}x for 10x the nodes)")
