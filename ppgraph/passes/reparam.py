@@ -20,8 +20,10 @@ node) is non-centred whole, into its innovations, in closed form::
     x_decentered ~ Normal(0.0, 1.0).expand([n])
     x = m0 + cumsum(concatenate([s0 * x_decentered[:1], d + s * x_decentered[1:]]))
 
-(:func:`is_random_walk`): the sampler then moves in independent coordinates
-instead of a chain whose correlations span its length.
+and an AR(1) step ``Normal(a * x[i-1] + d, s)`` the recurrence
+``x = linear_recurrence(a, m0 + s0 * x_decentered[0], d + s * x_decentered[1:])``
+(:func:`is_gaussian_chain`, :func:`linear_recurrence`): the sampler then moves in
+independent coordinates instead of a chain whose correlations span its length.
 
 Observed random variables are left alone; already standard variables
 (``Normal(0, 1)``...) and nodes this pass wrote are skipped, so the pass is
@@ -59,7 +61,8 @@ __all__ = [
     "learnable_centeredness",
     "centeredness_candidates",
     "loc_scale_parameters",
-    "is_random_walk",
+    "is_gaussian_chain",
+    "linear_recurrence",
     "LocScale",
     "LOC_SCALE_FAMILIES",
     "REPARAMETERIZERS",
@@ -274,12 +277,35 @@ def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -
     )
 
 
-def _random_walk(graph: Graph, chain: CallChain) -> tuple[dict[str, str], str, str | None, str, str]:
-    """``(init's {loc, scale}, step scale, step drift or None, length, source naming Normal)`` of a lifted random walk.
+def _linear_loc(loc: ast.expr, prev: str) -> tuple[str | None, str | None]:
+    """``(a, d)`` of a step loc ``a * prev + d`` (``None`` for ``a = 1`` and for no ``d``), else raise."""
+    def reads(tree: ast.expr) -> bool:
+        return prev in free_names(ast.unparse(tree))
 
-    The chain ``vectorize`` lifts (``_ppgraph_chain_real(name, init, lambda prev: step, n)``) is a
-    random walk when ``init`` is ``Normal(m0, s0)`` and ``step`` is ``Normal(prev, s)`` or
-    ``Normal(prev + d, s)`` with ``s`` and ``d`` not reading ``prev``.
+    def coefficient(tree: ast.expr) -> str | None:
+        if isinstance(tree, ast.Name) and tree.id == prev:
+            return None
+        if isinstance(tree, ast.BinOp) and isinstance(tree.op, ast.Mult):
+            for this, other in ((tree.left, tree.right), (tree.right, tree.left)):
+                if isinstance(this, ast.Name) and this.id == prev and not reads(other):
+                    return ast.unparse(other)
+        raise NotReparameterizable("the loc of its step is not linear in the previous value (a * prev + d)")
+
+    if isinstance(loc, ast.BinOp) and isinstance(loc.op, ast.Add):
+        for this, other in ((loc.left, loc.right), (loc.right, loc.left)):
+            if reads(this) and not reads(other):
+                return coefficient(this), ast.unparse(other)
+    return coefficient(loc), None
+
+
+def _random_walk(graph: Graph, chain: CallChain
+                 ) -> tuple[dict[str, str], str, str | None, str | None, str, str]:
+    """``(init's {loc, scale}, step scale, drift, coefficient, length, source naming Normal)`` of a lifted chain.
+
+    The chain ``vectorize`` lifts (``_ppgraph_chain_real(name, init, lambda prev: step, n)``)
+    qualifies when ``init`` is ``Normal(m0, s0)`` and ``step`` is ``Normal(a * prev + d, s)``
+    (``a`` and ``d`` optional) with ``a``, ``d`` and ``s`` not reading ``prev``: a Gaussian random
+    walk (``a = 1``) or an AR(1) chain.
     """
     if chain.methods or len(chain.args) != 4 or chain.kwargs:
         raise NotReparameterizable("its chain is not in the form vectorize writes")
@@ -299,28 +325,54 @@ def _random_walk(graph: Graph, chain: CallChain) -> tuple[dict[str, str], str, s
     loc, scale = parse_expr(bound["loc"]), bound["scale"]
     if prev in free_names(scale):
         raise NotReparameterizable("the scale of its step reads the previous value")
-    drift = None
-    if not (isinstance(loc, ast.Name) and loc.id == prev):
-        sides = [loc.left, loc.right] if isinstance(loc, ast.BinOp) and isinstance(loc.op, ast.Add) else []
-        plain = [i for i, side in enumerate(sides) if isinstance(side, ast.Name) and side.id == prev]
-        if not plain or prev in free_names(ast.unparse(sides[1 - plain[0]])):
-            raise NotReparameterizable("the loc of its step is not the previous value plus a drift")
-        drift = ast.unparse(sides[1 - plain[0]])
-    return _bind(normal, init), scale, drift, length, init.func
+    coefficient, drift = _linear_loc(loc, prev)
+    if coefficient is not None and _number(coefficient) == 1.0:
+        coefficient = None
+    return _bind(normal, init), scale, drift, coefficient, length, init.func
 
+
+def linear_recurrence(a: Any, first: Any, increments: Any) -> Any:
+    """``x[0] = first``, ``x[i] = a * x[i-1] + increments[i-1]``, in parallel (``jax.lax.associative_scan``).
+
+    The closed form of a non-centred AR(1) chain (:func:`reparameterize`): each
+    step is the affine map ``x -> a x + c``, and the scan composes them in
+    ``O(log n)`` depth.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> linear_recurrence(0.5, 2.0, jnp.array([1.0, 1.0, 0.0]))
+    Array([2., 2., 2., 1.], dtype=float32)
+    """
+    import jax
+
+    increments = jnp.asarray(increments)
+    dtype = jnp.result_type(first, increments, a, float)
+    coefficients = jnp.concatenate([jnp.zeros(1, dtype), jnp.broadcast_to(jnp.asarray(a, dtype), increments.shape)])
+    offsets = jnp.concatenate([jnp.reshape(jnp.asarray(first, dtype), (1,)), increments.astype(dtype)])
+
+    def compose(earlier: tuple, later: tuple) -> tuple:
+        return later[0] * earlier[0], later[0] * earlier[1] + later[1]
+
+    return jax.lax.associative_scan(compose, (coefficients, offsets))[1]
+
+
+_RECURRENCE = "_ppgraph_linear_recurrence"
 
 def _random_walk_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
-    """The non-centred form of a Gaussian random walk lifted by ``vectorize``: its innovations.
+    """The non-centred form of a Gaussian chain lifted by ``vectorize``: its innovations.
 
     ``x[0] ~ Normal(m0, s0)``, ``x[i] ~ Normal(x[i-1] + d, s)`` becomes::
 
         x_decentered ~ Normal(0.0, 1.0).expand([n])                 # i.i.d.
         x = m0 + cumsum(concatenate([s0 * z[:1], d + s * z[1:]]))   # Deterministic
 
-    the closed form of the chain: NUTS then samples independent innovations
-    instead of a chain whose posterior correlations span its whole length.
+    and an AR(1) step ``Normal(a * x[i-1] + d, s)`` the recurrence
+    ``x = linear_recurrence(a, m0 + s0 * z[0], d + s * z[1:])``: the closed form
+    of the chain.  NUTS then samples independent innovations instead of a chain
+    whose posterior correlations span its whole length.
     """
-    init, scale, drift, length, normal = _random_walk(graph, chain)
+    init, scale, drift, coefficient, length, normal = _random_walk(graph, chain)
     jnp_name, env = _jnp_name(graph)
     z_name = node.name + SUFFIX
     z = ident(z_name)
@@ -328,10 +380,19 @@ def _random_walk_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
     if drift is not None:
         step = f"{_paren(drift)} + {step}"
     first = f"{z}[:1]" if _number(init["scale"]) == 1.0 else f"{_paren(init['scale'])} * {z}[:1]"
-    expr = (f"{jnp_name}.cumsum({z})" if (first, step) == (f"{z}[:1]", f"{z}[1:]")
-            else f"{jnp_name}.cumsum({jnp_name}.concatenate([{first}, {step}]))")
-    if _number(init["loc"]) != 0.0:
-        expr = f"{_paren(init['loc'])} + {expr}"
+    if coefficient is not None:  # AR(1): x[i] = a x[i-1] + (d + s z[i])
+        if graph.env.get(_RECURRENCE, linear_recurrence) is not linear_recurrence or graph.node_of(_RECURRENCE):
+            raise NotReparameterizable(f"the name {_RECURRENCE} is taken")  # pragma: no cover
+        start = first.replace("[:1]", "[0]")
+        if _number(init["loc"]) != 0.0:
+            start = f"{_paren(init['loc'])} + {start}"
+        expr = f"{_RECURRENCE}({coefficient}, {start}, {step})"
+        env = {**env, _RECURRENCE: linear_recurrence}
+    else:
+        expr = (f"{jnp_name}.cumsum({z})" if (first, step) == (f"{z}[:1]", f"{z}[1:]")
+                else f"{jnp_name}.cumsum({jnp_name}.concatenate([{first}, {step}]))")
+        if _number(init["loc"]) != 0.0:
+            expr = f"{_paren(init['loc'])} + {expr}"
     info = dict(node.info)  # the members: unstack maps the deterministic's draws to their names
     info.update(reparameterized="MarkovChain", decentered=z_name, prior=node.dist)
     return Rewrite(
@@ -345,8 +406,9 @@ def _random_walk_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
     )
 
 
-def is_random_walk(graph: Any, name: str) -> bool:
-    """Whether ``name`` is a Gaussian random walk lifted by ``vectorize`` (which :func:`reparameterize` non-centres)."""
+def is_gaussian_chain(graph: Any, name: str) -> bool:
+    """Whether ``name`` is a Gaussian random walk or AR(1) chain lifted by ``vectorize`` (which
+    :func:`reparameterize` non-centres whole)."""
     source = graph_of(graph)
     node = source.nodes[name]["node"] if name in source.nodes else None
     if not isinstance(node, RandomVariable) or node.observed is not None or node.get_info(_VECTORIZED) is None:
@@ -529,7 +591,7 @@ def centeredness_candidates(graph: Any) -> list[str]:
         if any(p in latent or p in below_latent for p in source.predecessors(name)):
             below_latent.add(name)
         node = source.nodes[name]["node"]
-        if node.get_info(_VECTORIZED) is not None and is_random_walk(source, name):
+        if node.get_info(_VECTORIZED) is not None and is_gaussian_chain(source, name):
             out.append(name)  # each step's loc is the previous latent value: hierarchical by construction
             continue
         if not isinstance(node, RandomVariable) or node.observed is not None or node.info:

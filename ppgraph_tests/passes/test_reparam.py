@@ -304,7 +304,8 @@ def _walk(n: int, step_loc: str = "prev + 0.5", *, latent_scale: bool = False) -
     s = g.random("s", dist.HalfNormal, 0.5) if latent_scale else 0.3
     prev = g.random("x0", dist.Normal, 1.0, 2.0)
     for i in range(1, n):
-        loc = {"prev + 0.5": prev + 0.5, "prev": prev, "0.9 * prev": 0.9 * prev}[step_loc]
+        loc = {"prev + 0.5": prev + 0.5, "prev": prev, "0.9 * prev": 0.9 * prev,
+               "tanh(prev)": g.call(jnp.tanh, prev)}[step_loc]
         prev = g.random(f"x{i}", g.call(dist.Normal, loc, s))
     g.random("last", g.call(dist.Normal, prev, 1.0))
     return g.build()
@@ -331,12 +332,13 @@ def test_a_lifted_random_walk_is_a_candidate_and_becomes_its_innovations():
     np.testing.assert_allclose(x.var(0), 4.0 + 0.09 * i, rtol=0.05)
 
 
-def test_the_random_walk_density_is_the_chain_density_by_change_of_variables():
+@pytest.mark.parametrize("step_loc", ["prev + 0.5", "0.9 * prev"])
+def test_the_chain_density_is_kept_by_change_of_variables(step_loc):
     # log p_z(z) = log p_x(x(z)) + log |dx/dz|, |dx/dz| = s0 * s ** (n - 1) (a triangular map)
     from ppgraph.passes.vectorize import vectorize
 
     n, chain = 6, "x0_to_x5"
-    g = vectorize(_walk(n, latent_scale=True))
+    g = vectorize(_walk(n, step_loc, latent_scale=True))
     nc = reparameterize(g, names=[chain])
     z = jax.random.normal(jax.random.key(1), (n,))
     s = jnp.asarray(0.7)
@@ -348,12 +350,34 @@ def test_the_random_walk_density_is_the_chain_density_by_change_of_variables():
     np.testing.assert_allclose(lp_nc, lp_c + jnp.log(2.0) + (n - 1) * jnp.log(s), rtol=1e-5)
 
 
-def test_only_random_walks_are_rewritten_whole():
+def test_an_ar1_chain_becomes_a_linear_recurrence_of_its_innovations():
+    from ppgraph.passes.reparam import is_gaussian_chain, linear_recurrence
     from ppgraph.passes.vectorize import vectorize
 
-    g = vectorize(_walk(8, "0.9 * prev"))  # an AR(1): lifted, but not a random walk
+    g = vectorize(_walk(8, "0.9 * prev"))
+    assert is_gaussian_chain(g, "x0_to_x7") and "x0_to_x7" in pg.passes.reparam.centeredness_candidates(g)
+    nc = reparameterize(g, names=["x0_to_x7"])
+    assert nc.obj("x0_to_x7").expr == ("_ppgraph_linear_recurrence(0.9, 1.0 + 2.0 * x0_to_x7_decentered[0], "
+                                       "0.3 * x0_to_x7_decentered[1:])")
+    # exact AR(1) moments: E[x_i] = 0.9**i, Var[x_i] = 4 * 0.81**i + 0.09 * (1 - 0.81**i) / 0.19
+    x = np.asarray(pg.sample_forward(nc, jax.random.key(0), num_samples=20_000)["x0_to_x7"])
+    i = np.arange(8)
+    np.testing.assert_allclose(x.mean(0), 0.9**i, atol=0.06)
+    np.testing.assert_allclose(x.var(0), 4 * 0.81**i + 0.09 * (1 - 0.81**i) / 0.19, rtol=0.05)
+    # the recurrence against a loop
+    a, first, inc = -0.7, 0.4, np.random.default_rng(0).normal(size=9)
+    loop = [first]
+    for c in inc:
+        loop.append(a * loop[-1] + c)
+    np.testing.assert_allclose(linear_recurrence(a, first, jnp.asarray(inc)), loop, rtol=1e-5, atol=1e-6)
+
+
+def test_only_linear_gaussian_chains_are_rewritten_whole():
+    from ppgraph.passes.vectorize import vectorize
+
+    g = vectorize(_walk(8, "tanh(prev)"))  # lifted, but its step is not linear in the previous value
     assert "x0_to_x7" not in pg.passes.reparam.centeredness_candidates(g)
-    with pytest.raises(ModelError, match="not the previous value plus a drift"):
+    with pytest.raises(ModelError, match="not linear in the previous value"):
         reparameterize(g, names=["x0_to_x7"])
 
 
