@@ -295,6 +295,12 @@ def _linear_loc(loc: ast.expr, prev: str) -> tuple[str | None, str | None]:
         for this, other in ((loc.left, loc.right), (loc.right, loc.left)):
             if reads(this) and not reads(other):
                 return coefficient(this), ast.unparse(other)
+    if isinstance(loc, ast.BinOp) and isinstance(loc.op, ast.Sub):
+        if reads(loc.left) and not reads(loc.right):  # a * prev - d
+            return coefficient(loc.left), f"-({ast.unparse(loc.right)})"
+        if reads(loc.right) and not reads(loc.left):  # d - a * prev
+            a = coefficient(loc.right)
+            return ("-1.0" if a is None else f"-({a})"), ast.unparse(loc.left)
     return coefficient(loc), None
 
 

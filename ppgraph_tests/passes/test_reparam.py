@@ -372,6 +372,30 @@ def test_an_ar1_chain_becomes_a_linear_recurrence_of_its_innovations():
     np.testing.assert_allclose(linear_recurrence(a, first, jnp.asarray(inc)), loop, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("make_loc, a, d", [
+    (lambda prev: prev - 0.5, 1.0, -0.5),
+    (lambda prev: 0.5 - 0.8 * prev, -0.8, 0.5),
+    (lambda prev: 0.5 - prev, -1.0, 0.5),
+    (lambda prev: 0.2 + prev * 0.7, 0.7, 0.2),
+])
+def test_linear_steps_written_with_minus_or_on_the_right(make_loc, a, d):
+    from ppgraph.passes.vectorize import vectorize
+
+    g = pg.GraphBuilder("walk")
+    prev = g.random("x0", dist.Normal, 1.0, 2.0)
+    for i in range(1, 8):
+        prev = g.random(f"x{i}", g.call(dist.Normal, make_loc(prev), 0.3))
+    g.random("last", g.call(dist.Normal, prev, 1.0))
+    nc = reparameterize(vectorize(g.build()), names=["x0_to_x7"])
+    x = np.asarray(pg.sample_forward(nc, jax.random.key(0), num_samples=20_000)["x0_to_x7"])
+    mean, var = [1.0], [4.0]  # x_i = a x_{i-1} + d + 0.3 z_i
+    for _ in range(7):
+        mean.append(a * mean[-1] + d)
+        var.append(a * a * var[-1] + 0.09)
+    np.testing.assert_allclose(x.mean(0), mean, atol=0.08)
+    np.testing.assert_allclose(x.var(0), var, rtol=0.06)
+
+
 def test_only_linear_gaussian_chains_are_rewritten_whole():
     from ppgraph.passes.vectorize import vectorize
 
