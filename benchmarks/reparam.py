@@ -50,7 +50,7 @@ from numpyro.infer import MCMC, NUTS
 import ppgraph as pg
 from ppgraph import dist
 
-from .common import Settings, block, comparison, interleaved_runs, section_main
+from .common import Settings, block, comparison, interleaved_runs, ratio, section_main, spread
 from .nuts import min_ess
 
 __all__ = ["run", "schools", "grouped", "MODELS"]
@@ -178,8 +178,7 @@ def run(settings: Settings, only_models: list[str] | None = None) -> dict[str, A
                                    reference_name="NumPyro", target=np_target, note=note))
         better_name, better = (("all centred", c) if np.nanmedian(c) >= np.nanmedian(nc)
                                else ("all non-centred", nc))
-        per_seed_max = comparison("", "", auto, [max(a, b) for a, b in zip(c, nc)], reference_name="",
-                                  target=None)["ratio"]
+        per_seed_max = spread([r for r in (ratio(a, max(b, d)) for a, b, d in zip(auto, c, nc)) if r == r])["median"]
         which = ["centred" if a >= b else "non-centred" for a, b in zip(c, nc)]
         rows.append(comparison(f"{label}: auto vs the better fixed choice", "min-ESS/s", auto, better,
                                reference_name=f"the better by median ({better_name})", target=0.9,

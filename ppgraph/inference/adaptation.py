@@ -172,6 +172,7 @@ def fisher_adaptation() -> tuple[Callable[..., FisherAdaptationState], Callable[
     * ``final(state)``: a switch (the host calls it at the window ends of
       :func:`fisher_schedule`): the background becomes the foreground, a fresh
       background starts, and the metric is re-estimated from the new foreground.
+      ``update(..., switch=True)`` is ``update`` then ``final``.
 
     Every function is traceable (``jax.lax.scan``, ``jax.vmap``).
 
@@ -195,12 +196,14 @@ def fisher_adaptation() -> tuple[Callable[..., FisherAdaptationState], Callable[
         fg = mm_update(mm_init(x.size), x, g)
         return FisherAdaptationState(gradient_init(g).astype(x.dtype), fg, fg, jnp.zeros((), jnp.int32))
 
-    def update(state: FisherAdaptationState, position: Any, grad: Any, keep: Any = True) -> FisherAdaptationState:
+    def update(state: FisherAdaptationState, position: Any, grad: Any, keep: Any = True,
+               switch: Any = False) -> FisherAdaptationState:
         x, g = ravel_pytree(position)[0], ravel_pytree(grad)[0]
         add = lambda m: mm_update(m, x, g)  # noqa: E731
         fg, bg = jax.lax.cond(keep, lambda pair: (add(pair[0]), add(pair[1])), lambda pair: pair,
                               (state.foreground, state.background))
-        return estimate(state._replace(foreground=fg, background=bg))
+        state = estimate(state._replace(foreground=fg, background=bg))
+        return jax.lax.cond(switch, final, lambda s: s, state)
 
     def final(state: FisherAdaptationState) -> FisherAdaptationState:
         return estimate(state._replace(foreground=state.background, background=mm_final(state.background)))

@@ -239,13 +239,9 @@ class _BlackJAXHMC:
             ss, mm, step_size, imm = adapt
             ss = da_update(ss, acceptance)
             before = mm.num_estimates
-            if mode == "low_rank":  # add, switch and recompute in one call: the metric is compiled once
-                mm = jax.lax.cond(slow, lambda m: mm_update(m, state.position, state.logdensity_grad, moved,
-                                                            switch=switch), lambda m: m, mm)
-            else:
-                mm = jax.lax.cond(slow, lambda m: mm_update(m, state.position, state.logdensity_grad, moved),
-                                  lambda m: m, mm)
-                mm = jax.lax.cond(slow & switch, mm_final, lambda m: m, mm)
+            # add the draw, switch, recompute in one call (low_rank then compiles its metric once)
+            mm = jax.lax.cond(slow, lambda m: mm_update(m, state.position, state.logdensity_grad, moved,
+                                                        switch=switch), lambda m: m, mm)
             restart = (before == 0) & (mm.num_estimates > 0)
             ss = jax.lax.cond(restart, lambda s: da_init(jnp.exp(s.log_step_size).astype(dtype)), lambda s: s, ss)
             step_size = jnp.where(last, jnp.exp(ss.log_step_size_avg), jnp.exp(ss.log_step_size)).astype(dtype)

@@ -46,6 +46,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 
 from .. import dist as pg_dist
@@ -194,6 +195,15 @@ def _name_for(cls: type, like: str, graph: Graph) -> tuple[str, dict[str, Any]]:
     raise ModelError(f"reparameterize needs a free name for {cls.__name__}", model=graph.name)  # pragma: no cover
 
 
+def _family(cls: Any, chain: CallChain) -> LocScale:
+    """The :class:`LocScale` of the resolved callee ``cls`` of ``chain``, else :class:`NotReparameterizable`."""
+    family = LOC_SCALE_FAMILIES.get(cls) if isinstance(cls, type) else None
+    if family is None:
+        known = ", ".join(sorted(c.__name__ for c in LOC_SCALE_FAMILIES))
+        raise NotReparameterizable(f"`{chain.func}` is not a loc-scale family ({known})")
+    return family
+
+
 def _paren(source: str) -> str:
     return f"({source})"
 
@@ -221,11 +231,8 @@ def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -
     if cls is _lifted_chain or cls is _lifted_chain_real:
         if centeredness is not None:
             raise NotReparameterizable("a chain lifted by vectorize is non-centred whole, not partially")
-        return _random_walk_rule(node, graph, chain)
-    family = LOC_SCALE_FAMILIES.get(cls) if isinstance(cls, type) else None
-    if family is None:
-        known = ", ".join(sorted(c.__name__ for c in LOC_SCALE_FAMILIES))
-        raise NotReparameterizable(f"`{chain.func}` is not a loc-scale family ({known})")
+        return _gaussian_chain_rule(node, graph, chain)
+    family = _family(cls, chain)
     for method, _, _ in chain.methods:
         if method not in _KEPT_METHODS:
             raise NotReparameterizable(f"its distribution calls `.{method}(...)`, which the rewrite cannot keep")
@@ -304,7 +311,7 @@ def _linear_loc(loc: ast.expr, prev: str) -> tuple[str | None, str | None]:
     return coefficient(loc), None
 
 
-def _random_walk(graph: Graph, chain: CallChain
+def _gaussian_chain(graph: Graph, chain: CallChain
                  ) -> tuple[dict[str, str], str, str | None, str | None, str, str]:
     """``(init's {loc, scale}, step scale, drift, coefficient, length, source naming Normal)`` of a lifted chain.
 
@@ -350,8 +357,6 @@ def linear_recurrence(a: Any, first: Any, increments: Any) -> Any:
     >>> linear_recurrence(0.5, 2.0, jnp.array([1.0, 1.0, 0.0]))
     Array([2., 2., 2., 1.], dtype=float32)
     """
-    import jax
-
     increments = jnp.asarray(increments)
     dtype = jnp.result_type(first, increments, a, float)
     coefficients = jnp.concatenate([jnp.zeros(1, dtype), jnp.broadcast_to(jnp.asarray(a, dtype), increments.shape)])
@@ -365,7 +370,8 @@ def linear_recurrence(a: Any, first: Any, increments: Any) -> Any:
 
 _RECURRENCE = "_ppgraph_linear_recurrence"
 
-def _random_walk_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
+
+def _gaussian_chain_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
     """The non-centred form of a Gaussian chain lifted by ``vectorize``: its innovations.
 
     ``x[0] ~ Normal(m0, s0)``, ``x[i] ~ Normal(x[i-1] + d, s)`` becomes::
@@ -378,25 +384,28 @@ def _random_walk_rule(node: Node, graph: Graph, chain: CallChain) -> Rewrite:
     of the chain.  NUTS then samples independent innovations instead of a chain
     whose posterior correlations span its whole length.
     """
-    init, scale, drift, coefficient, length, normal = _random_walk(graph, chain)
+    init, scale, drift, coefficient, length, normal = _gaussian_chain(graph, chain)
     jnp_name, env = _jnp_name(graph)
     z_name = node.name + SUFFIX
     z = ident(z_name)
     step = f"{_paren(scale)} * {z}[1:]" if _number(scale) != 1.0 else f"{z}[1:]"
     if drift is not None:
         step = f"{_paren(drift)} + {step}"
-    first = f"{z}[:1]" if _number(init["scale"]) == 1.0 else f"{_paren(init['scale'])} * {z}[:1]"
+
+    def first(index: str) -> str:  # s0 * z[index]
+        return f"{z}[{index}]" if _number(init["scale"]) == 1.0 else f"{_paren(init['scale'])} * {z}[{index}]"
+
     if coefficient is not None:  # AR(1): x[i] = a x[i-1] + (d + s z[i])
         if graph.env.get(_RECURRENCE, linear_recurrence) is not linear_recurrence or graph.node_of(_RECURRENCE):
             raise NotReparameterizable(f"the name {_RECURRENCE} is taken")  # pragma: no cover
-        start = first.replace("[:1]", "[0]")
+        start = first("0")
         if _number(init["loc"]) != 0.0:
             start = f"{_paren(init['loc'])} + {start}"
         expr = f"{_RECURRENCE}({coefficient}, {start}, {step})"
         env = {**env, _RECURRENCE: linear_recurrence}
     else:
-        expr = (f"{jnp_name}.cumsum({z})" if (first, step) == (f"{z}[:1]", f"{z}[1:]")
-                else f"{jnp_name}.cumsum({jnp_name}.concatenate([{first}, {step}]))")
+        expr = (f"{jnp_name}.cumsum({z})" if (first(":1"), step) == (f"{z}[:1]", f"{z}[1:]")
+                else f"{jnp_name}.cumsum({jnp_name}.concatenate([{first(':1')}, {step}]))")
         if _number(init["loc"]) != 0.0:
             expr = f"{_paren(init['loc'])} + {expr}"
     info = dict(node.info)  # the members: unstack maps the deterministic's draws to their names
@@ -423,7 +432,7 @@ def is_gaussian_chain(graph: Any, name: str) -> bool:
     if chain is None or _resolve(chain.func, source.env) not in (_lifted_chain, _lifted_chain_real):
         return False
     try:
-        _random_walk(source, chain)
+        _gaussian_chain(source, chain)
     except NotReparameterizable:
         return False
     return True
@@ -454,11 +463,9 @@ def loc_scale_parameters(graph: Any, name: str) -> dict[str, str]:
     if not isinstance(node, RandomVariable):
         raise NotReparameterizable(f"'{name}' is not a random variable")
     chain = split_call(node.dist)
-    cls = _resolve(chain.func, source.env) if chain is not None else None
-    family = LOC_SCALE_FAMILIES.get(cls) if isinstance(cls, type) else None
-    if chain is None or family is None:
-        raise NotReparameterizable(f"the distribution of '{name}' is not a loc-scale family")
-    bound = _bind(family, chain)
+    if chain is None:
+        raise NotReparameterizable(f"the distribution of '{name}' is not a constructor call")
+    bound = _bind(_family(_resolve(chain.func, source.env), chain), chain)
     return {"loc": bound["loc"], "scale": bound["scale"]}
 
 
@@ -597,7 +604,7 @@ def centeredness_candidates(graph: Any) -> list[str]:
         if any(p in latent or p in below_latent for p in source.predecessors(name)):
             below_latent.add(name)
         node = source.nodes[name]["node"]
-        if node.get_info(_VECTORIZED) is not None and is_gaussian_chain(source, name):
+        if is_gaussian_chain(source, name):
             out.append(name)  # each step's loc is the previous latent value: hierarchical by construction
             continue
         if not isinstance(node, RandomVariable) or node.observed is not None or node.info:
