@@ -2,8 +2,9 @@
 
 Both apply ``to_unconstrained`` and run, per chain, a warmup that adapts the
 step size (BlackJAX's ``dual_averaging_adaptation``) and the inverse mass matrix:
-by default nutpie's diagonal adaptation from draws and gradients
-(``adaptation="fisher"``, :mod:`ppgraph.inference.adaptation`), or Stan's window
+by default nutpie's low-rank modified diagonal adaptation from draws and gradients
+(``adaptation="low_rank"``; its diagonal alone, ``"fisher"``, beyond 1,000 coordinates;
+:mod:`ppgraph.inference.adaptation`), or Stan's window
 adaptation built from BlackJAX's parts (``adaptation="window"``:
 ``build_schedule``, ``mass_matrix_adaptation`` for a diagonal or dense inverse
 mass matrix, the algorithm of ``blackjax.window_adaptation``; what
@@ -54,7 +55,11 @@ from .evaluator import Draws
 from .problem import Problem
 from .progress import ProgressBar
 
-__all__ = ["NUTS", "HMC", "KERNELS", "get_kernel"]
+__all__ = ["NUTS", "HMC", "KERNELS", "get_kernel", "LOW_RANK_MAX_DIM"]
+
+LOW_RANK_MAX_DIM = 1000
+"""Up to this many sampler coordinates ``adaptation="auto"`` adapts a low-rank modified mass matrix
+(``"low_rank"``); beyond, the diagonal (``"fisher"``): see :meth:`NUTS.mass_adaptation`."""
 
 
 @dataclass(frozen=True)
@@ -88,31 +93,32 @@ class _BlackJAXHMC:
     def mass_adaptation(self, dim: int) -> str:
         """The adaptation the warmup runs for ``dim`` sampler coordinates (``"auto"`` resolved).
 
-        ``"auto"``: Stan's ``"window"`` for a dense matrix, nutpie's ``"fisher"``
-        otherwise.  ``"low_rank"`` is not the default although it had more min-ESS
-        per gradient on every benchmark model (docs/benchmarks.md, section 11):
-        when the chains are split over devices its draws drift from the single-device
-        ones (up to 0.03 after 200 warmup draws of a 3-coordinate regression, where
-        ``"fisher"``'s agree to 1e-11: its matrix products and eigendecompositions round
-        differently in the two programs), on a 3-coordinate regression with 40 warmup draws its
-        eigendecomposition overflowed in float32 before the guard that now keeps
-        the previous metric, and on cheap small models it costs more wall time than
-        it saves (eight schools: 0.86x the min-ESS/s): its sampler program compiles
-        ~0.6 s longer (eight schools: 1.9 s against 1.3 s, ~0.4 s of it BlackJAX's
-        low-rank kinetic energy in every leapfrog step and U-turn check, the rest the
-        metric's eigendecompositions).  nutpie, where the method comes from, keeps it
-        opt-in too.  ``dim`` (the number of
-        sampler coordinates) is for rules that depend on it.
+        ``"auto"``: Stan's ``"window"`` for a dense matrix; otherwise nutpie's
+        ``"low_rank"`` up to 1,000 coordinates and its diagonal ``"fisher"``
+        beyond.  ``"low_rank"`` had more min-ESS per gradient than ``"fisher"`` on
+        every benchmark model (7 of 7, median 5.7x) and more min-ESS per second on
+        most (docs/benchmarks.md, section 11).  Its price: a sampler program that
+        compiles ~0.6 s longer (the low-rank kinetic energy in every leapfrog step
+        and U-turn check, and the metric's eigendecompositions), so on cheap small
+        models sampled once (eight schools) ``"fisher"`` can be faster end to end;
+        and ``O(d * 10)`` work per leapfrog step plus ``O(n d)`` per recomputation,
+        which on a 10,000-coordinate model with a cheap gradient (the 10,000-node
+        graphs of section 7) made a run 2.1x slower (3.2 -> 6.7 s) where no
+        correlation was there to find: hence the cap.  With the chains split over
+        devices its draws agree with one device's to rounding, which its
+        eigendecompositions amplify more than ``"fisher"`` does over a long
+        warmup (docs/scaling.md).
 
-        >>> NUTS().mass_adaptation(10), NUTS(adaptation="low_rank").mass_adaptation(10)
-        ('fisher', 'low_rank')
-        >>> NUTS(dense_mass=True).mass_adaptation(10)
-        'window'
+        >>> NUTS().mass_adaptation(10), NUTS().mass_adaptation(10_000), NUTS(adaptation="fisher").mass_adaptation(10)
+        ('low_rank', 'fisher', 'fisher')
+        >>> NUTS(dense_mass=True).mass_adaptation(10), NUTS(adaptation="low_rank").mass_adaptation(10_000)
+        ('window', 'low_rank')
         """
-        del dim
         if self.adaptation != "auto":
             return self.adaptation
-        return "window" if self.dense_mass else "fisher"
+        if self.dense_mass:
+            return "window"
+        return "low_rank" if dim <= LOW_RANK_MAX_DIM else "fisher"
 
     def _algorithm(self) -> tuple[Any, dict[str, Any]]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -320,10 +326,11 @@ class NUTS(_BlackJAXHMC):
         modified diagonal: the same schedule, plus up to 10 directions of posterior
         correlation learnt from the draws and gradients of the window), ``"window"``
         (Stan's windows: the variance of the draws, diagonal or dense) or ``"auto"``
-        (the default: ``"fisher"``, ``"window"`` with ``dense_mass=True``;
-        :meth:`mass_adaptation` says why ``"low_rank"`` is not).  ``"low_rank"`` had
-        1.3-26x the min-ESS per gradient of ``"fisher"`` on 7 of 7 benchmark models
-        (docs/benchmarks.md, section 11): use it for correlated posteriors.
+        (the default: ``"low_rank"`` up to 1,000 coordinates, ``"fisher"`` beyond,
+        ``"window"`` with ``dense_mass=True``; see :meth:`mass_adaptation`).  ``"low_rank"`` had 1.3-26x the min-ESS per
+        gradient of ``"fisher"`` on 7 of 7 benchmark models (docs/benchmarks.md,
+        section 11); ``"fisher"`` compiles ~0.6 s faster, which can pay on cheap
+        small models.
 
     Examples
     --------

@@ -296,21 +296,31 @@ def test_bad_adaptation_is_a_model_error_listing_the_options():
 
 
 @QUIET
-def test_default_is_fisher_for_a_diagonal_and_window_for_a_dense_matrix():
+def test_default_is_low_rank_for_a_diagonal_and_window_for_a_dense_matrix():
     def metric(kernel):
         post = pg.sample(scaled_normal, jax.random.key(2), jnp.asarray(SCALES[:2]), kernel=kernel, num_warmup=60,
                          num_samples=5, num_chains=1, progress=False)
-        return np.asarray(post.info["adaptation"]["inverse_mass_matrix"])[0]
+        return jax.tree.map(lambda v: np.asarray(v)[0], post.info["adaptation"]["inverse_mass_matrix"])
 
-    assert NUTS().mass_adaptation(2) == "fisher" == HMC().mass_adaptation(2)
+    assert NUTS().mass_adaptation(2) == "low_rank" == HMC().mass_adaptation(2)
     assert NUTS(dense_mass=True).mass_adaptation(2) == "window"
-    assert NUTS(adaptation="low_rank").mass_adaptation(2) == "low_rank"
-    np.testing.assert_allclose(metric(NUTS()), SCALES[:2] ** 2, rtol=1e-3)  # the Fisher estimate: exact
-    np.testing.assert_array_equal(metric(NUTS()), metric(NUTS(adaptation="fisher")))
+    assert NUTS(adaptation="fisher").mass_adaptation(2) == "fisher"
+    # beyond LOW_RANK_MAX_DIM coordinates the O(d * rank) metric costs more than it finds: the diagonal
+    from ppgraph.inference.hmc import LOW_RANK_MAX_DIM
+    assert NUTS().mass_adaptation(LOW_RANK_MAX_DIM) == "low_rank"
+    assert NUTS().mass_adaptation(LOW_RANK_MAX_DIM + 1) == "fisher" == HMC().mass_adaptation(LOW_RANK_MAX_DIM + 1)
+    assert NUTS(adaptation="low_rank").mass_adaptation(LOW_RANK_MAX_DIM + 1) == "low_rank"
+    default = metric(NUTS())
+    jax.tree.map(np.testing.assert_array_equal, default, metric(NUTS(adaptation="low_rank")))
+    # a Gaussian with a diagonal covariance: the diagonal is the exact Fisher estimate, the correction adds nothing
+    np.testing.assert_allclose(default.sigma ** 2, SCALES[:2] ** 2, rtol=1e-3)
+    np.testing.assert_allclose(metric(NUTS(adaptation="fisher")), SCALES[:2] ** 2, rtol=1e-3)
+    np.testing.assert_array_equal(default.lam, np.ones_like(default.lam))
     assert metric(NUTS(dense_mass=True)).shape == (2, 2)
     no_warmup = pg.sample(scaled_normal, jax.random.key(2), jnp.asarray(SCALES[:2]), kernel=NUTS(), num_warmup=0,
                           num_samples=3, num_chains=1, progress=False)
-    assert np.asarray(no_warmup.info["adaptation"]["inverse_mass_matrix"]).tolist() == [[1.0, 1.0]]  # not adapted
+    imm = no_warmup.info["adaptation"]["inverse_mass_matrix"]
+    assert np.asarray(imm.sigma).tolist() == [[1.0, 1.0]] and np.all(np.asarray(imm.lam) == 1.0)  # not adapted
 
 
 @pg.model
