@@ -13,8 +13,9 @@ the target and a Gaussian approximation is
 
 exact (``s_i**2``) for any Gaussian target ``N(m, diag(s**2))`` whatever the number
 of draws beyond two, while the variance of the draws alone needs many draws.  This
-module implements it (``adaptation="fisher"``; the default of NUTS and HMC
-for a diagonal mass matrix, ``"low_rank"`` below, adds a low-rank correction to it) with BlackJAX's pieces: the Welford moments of positions and
+module implements it (``adaptation="fisher"``; the default of NUTS and HMC for a
+diagonal mass matrix up to 1,000 coordinates, ``"low_rank"`` below, adds a low-rank
+correction to it) with BlackJAX's pieces: the Welford moments of positions and
 gradients of ``mass_matrix_adaptation(diagonal_estimator="fisher")`` and the estimator
 ``fisher_score_diagonal_from_moments`` (population moments, ``Var[grad]`` floored at
 ``1e-10``, the scale clipped to nutpie's ``[1e-20, 1e20]``).
@@ -103,7 +104,8 @@ __all__ = [
 
 ADAPTATIONS = ("auto", "fisher", "low_rank", "window")
 """The mass-matrix adaptations of :class:`~ppgraph.inference.NUTS` and :class:`~ppgraph.inference.HMC`
-(``"auto"``, the default: ``"low_rank"``, or ``"window"`` for a dense mass matrix)."""
+(``"auto"``, the default: ``"low_rank"`` up to 1,000 coordinates and ``"fisher"`` beyond, or
+``"window"`` for a dense mass matrix)."""
 
 MIN_DRAWS = 3  # nutpie's ``adapt``: no estimate from fewer draws in the foreground
 _MIN_LOW_RANK_DRAWS = 10  # low_rank_metric's correction needs this many draws (fewer: the diagonal alone)

@@ -327,10 +327,10 @@ class NUTS(_BlackJAXHMC):
         correlation learnt from the draws and gradients of the window), ``"window"``
         (Stan's windows: the variance of the draws, diagonal or dense) or ``"auto"``
         (the default: ``"low_rank"`` up to 1,000 coordinates, ``"fisher"`` beyond,
-        ``"window"`` with ``dense_mass=True``; see :meth:`mass_adaptation`).  ``"low_rank"`` had 1.3-26x the min-ESS per
-        gradient of ``"fisher"`` on 7 of 7 benchmark models (docs/benchmarks.md,
-        section 11); ``"fisher"`` compiles ~0.6 s faster, which can pay on cheap
-        small models.
+        ``"window"`` with ``dense_mass=True``; see :meth:`mass_adaptation`).
+        ``"low_rank"`` had 1.3-26x the min-ESS per gradient of ``"fisher"`` on 7 of
+        7 benchmark models (docs/benchmarks.md, section 11); ``"fisher"`` compiles
+        ~0.6 s faster, which can pay on cheap small models.
 
     Examples
     --------
