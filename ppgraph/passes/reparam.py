@@ -55,7 +55,7 @@ from ..ir import Deterministic, Graph, Node, Parameter, RandomVariable
 from ..ir.expr import CallChain, free_names, ident, join_call, parse_expr, split_call
 from ..ir.graph import _close_names, _resolve
 from .base import Rewrite, graph_of, register_pass, rewrite_nodes
-from .vectorize import INFO_KEY as _VECTORIZED, _chain as _lifted_chain, _chain_real as _lifted_chain_real
+from .vectorize import INFO_KEY as _VECTORIZED, LIFTED_CHAINS
 
 __all__ = [
     "reparameterize",
@@ -228,7 +228,7 @@ def _loc_scale_rule(node: Node, graph: Graph, centeredness: str | None = None) -
     if chain is None:
         raise NotReparameterizable(f"its distribution `{node.dist}` is not a constructor call")
     cls = _resolve(chain.func, graph.env)
-    if cls is _lifted_chain or cls is _lifted_chain_real:
+    if cls in LIFTED_CHAINS:
         if centeredness is not None:
             raise NotReparameterizable("a chain lifted by vectorize is non-centred whole, not partially")
         return _gaussian_chain_rule(node, graph, chain)
@@ -429,7 +429,7 @@ def is_gaussian_chain(graph: Any, name: str) -> bool:
     if not isinstance(node, RandomVariable) or node.observed is not None or node.get_info(_VECTORIZED) is None:
         return False
     chain = split_call(node.dist)
-    if chain is None or _resolve(chain.func, source.env) not in (_lifted_chain, _lifted_chain_real):
+    if chain is None or _resolve(chain.func, source.env) not in LIFTED_CHAINS:
         return False
     try:
         _gaussian_chain(source, chain)

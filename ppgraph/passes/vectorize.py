@@ -78,6 +78,7 @@ __all__ = [
     "MarkovChain",
     "NotVectorizable",
     "INFO_KEY",
+    "LIFTED_CHAINS",
 ]
 
 INFO_KEY = "vectorized_of"
@@ -212,6 +213,8 @@ def _real(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _stack_real, _chain_real = _real(stack), _real(_chain)
+LIFTED_CHAINS = (_chain, _chain_real)
+"""The callables a lifted chain node's distribution calls (``_ppgraph_chain``, ``_ppgraph_chain_real``)."""
 
 
 # -- the pass -------------------------------------------------------------------------------------
